@@ -1,0 +1,118 @@
+"""SRGAN networks (Ledig et al. 2017) in pure Keras 3.
+
+Convention used everywhere in vsr: the generator takes RGB in [0, 1] and returns RGB whose
+intended range is [0, 1] (a linear output layer; callers clip). The discriminator takes the same
+[0, 1] RGB and returns one logit per image.
+
+Only the networks live here: losses, data and training wrappers are in ``vsr.train``.
+"""
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="vsr")
+class PixelShuffle(layers.Layer):
+    """Depth-to-space: (N, H, W, C*r*r) -> (N, H*r, W*r, C), TensorFlow's channel order.
+
+    ``out[n, h*r + i, w*r + j, c] = in[n, h, w, (i*r + j)*C + c]``.
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        r = self.factor
+        shape = ops.shape(x)
+        n, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
+        out_c = c // (r * r)
+        x = ops.reshape(x, (n, h, w, r, r, out_c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (n, h * r, w * r, out_c))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        r = self.factor
+        return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def _prelu(name, **kw):
+    # One slope per channel, shared over H and W so the network stays fully convolutional;
+    # 0.25 is He et al.'s initial slope (Keras would start at 0, i.e. a ReLU).
+    return layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25),
+                        name=name, **kw)
+
+
+def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_generator"):
+    """SRResNet / SRGAN generator.
+
+    Args:
+        blocks: residual blocks (16 in the paper).
+        channels: feature width (64 in the paper).
+        scale: 2 or 4 (one or two pixel-shuffle x2 stages).
+        dtype: optional Keras dtype policy name (e.g. ``"mixed_bfloat16"``).
+
+    Input: (N, H, W, 3) RGB float in [0, 1], any H and W. Output: (N, scale*H, scale*W, 3), float32.
+    """
+    if scale not in (2, 4):
+        raise ValueError(f"scale must be 2 or 4, got {scale}")
+    kw = {"dtype": dtype} if dtype else {}
+    inp = keras.Input(shape=(None, None, 3), name="lr")
+    x = layers.Conv2D(channels, 9, padding="same", name="head_conv", **kw)(inp)
+    x = _prelu("head_prelu", **kw)(x)
+    head = x
+    for b in range(blocks):
+        y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"res{b}_conv1", **kw)(x)
+        y = layers.BatchNormalization(momentum=0.9, name=f"res{b}_bn1", **kw)(y)
+        y = _prelu(f"res{b}_prelu", **kw)(y)
+        y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"res{b}_conv2", **kw)(y)
+        y = layers.BatchNormalization(momentum=0.9, name=f"res{b}_bn2", **kw)(y)
+        x = layers.Add(name=f"res{b}_add", **kw)([x, y])
+    x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name="body_conv", **kw)(x)
+    x = layers.BatchNormalization(momentum=0.9, name="body_bn", **kw)(x)
+    x = layers.Add(name="body_add", **kw)([head, x])
+    for u in range(scale // 2):
+        x = layers.Conv2D(channels * 4, 3, padding="same", name=f"up{u}_conv", **kw)(x)
+        x = PixelShuffle(2, name=f"up{u}_shuffle", **kw)(x)
+        x = _prelu(f"up{u}_prelu", **kw)(x)
+    out = layers.Conv2D(3, 9, padding="same", name="tail_conv", **kw)(x)
+    out = layers.Activation("linear", dtype="float32", name="sr")(out)
+    return keras.Model(inp, out, name=name)
+
+
+def receptive_radius(blocks=16, scale=4):
+    """Input pixels of context each side that influence one output pixel (rounded up).
+
+    9x9 head (4) + 2 convs per block (2 each) + body conv (1) + the up-convs and 9x9 tail measured
+    at the input resolution (1 + 1/2 + ... and 4/scale), plus one for rounding.
+    """
+    radius = 4 + 2 * blocks + 1
+    up = sum(1.0 / 2**u for u in range(scale // 2))
+    return int(radius + up + 4.0 / scale + 1)
+
+
+def build_discriminator(channels=64, hr_size=None, name="srgan_discriminator"):
+    """SRGAN discriminator: 8 conv blocks (64-64-128-128-256-256-512-512, strides 1/2 alternating,
+    LeakyReLU 0.2, BatchNorm from the second block), dense 1024, LeakyReLU, dense 1 logit.
+
+    Input: (N, S, S, 3) RGB in [0, 1] (``hr_size`` S fixed for the dense layer; global average
+    pooling is used when ``hr_size`` is None so any size works). Output: (N, 1) logits.
+    """
+    inp = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
+    x = layers.Rescaling(2.0, offset=-1.0, name="to_pm1")(inp)
+    widths = [channels, channels, channels * 2, channels * 2, channels * 4, channels * 4,
+              channels * 8, channels * 8]
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 3, strides=1 + i % 2, padding="same", name=f"d{i}_conv")(x)
+        if i > 0:
+            x = layers.BatchNormalization(momentum=0.9, name=f"d{i}_bn")(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"d{i}_lrelu")(x)
+    x = layers.Flatten(name="flatten")(x) if hr_size else layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(channels * 16, name="fc1")(x)
+    x = layers.LeakyReLU(negative_slope=0.2, name="fc1_lrelu")(x)
+    out = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inp, out, name=name)
