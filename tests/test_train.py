@@ -1,0 +1,177 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from vsr.errors import Cancelled, DataError
+from vsr.train.config import TrainConfig
+from vsr.train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def photo_dirs(tmp_path_factory):
+    """Four synthetic 'photos' (smooth shapes, edges and texture) and two validation images."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for folder, n in (("train", 4), ("val", 2)):
+        (root / folder / "sub").mkdir(parents=True)
+        for i in range(n):
+            h, w = rng.integers(100, 140, 2)
+            y, x = np.mgrid[0:h, 0:w] / 20.0
+            img = np.stack([np.sin(x + i), np.cos(y * 1.3), np.sin(x * y / 3)], -1) * 90 + 128
+            cv2.circle(img, (int(w // 2), int(h // 2)), 25, (250, 30, 60), -1)
+            img += rng.normal(0, 8, img.shape)
+            cv2.imwrite(str(root / folder / "sub" / f"{i}.png"), np.clip(img, 0, 255).astype(np.uint8))
+    return root / "train", root / "val"
+
+
+def tiny_config(photo_dirs, **kw):
+    train, val = photo_dirs
+    base = dict(name="tiny", blocks=2, channels=16, discriminator_channels=8, train_dirs=[str(train)],
+                val_dir=str(val), hr_crop=32, batch=4, loss="mse", steps=6, lr=1e-3,
+                checkpoint_every=3, validate_every=3, feature_weights="random", seed=7)
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def test_batches_depend_only_on_seed_and_step(photo_dirs):
+    from vsr.train.data import PairedImages
+
+    images = PairedImages([photo_dirs[0]], min_size=32)
+    a = images.batch(1, 5, 3, 32)
+    b = images.batch(1, 5, 3, 32)
+    c = images.batch(1, 6, 3, 32)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[1], c[1])
+    assert a[0].shape == (3, 8, 8, 3) and a[1].shape == (3, 32, 32, 3)
+
+
+def test_lr_crop_is_the_bi_degradation_of_the_hr_crop_region(photo_dirs):
+    from vsr.quality import degrade_bi
+    from vsr.train.data import PairedImages
+
+    images = PairedImages([photo_dirs[0]], min_size=32)
+    np.testing.assert_array_equal(images.lr[0], degrade_bi(images.hr[0]))
+
+
+def test_mse_training_decreases_loss_and_exports(photo_dirs, tmp_path):
+    cfg = tiny_config(photo_dirs, steps=60, validate_every=30, checkpoint_every=30)
+    Trainer(cfg, tmp_path, progress=False).run()
+    log = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+    first, last = log[0]["pixel"], np.mean([r["pixel"] for r in log[-2:]])
+    assert all(np.isfinite(r["total"]) for r in log)
+    assert last < 0.5 * first
+    assert "val_psnr_y" in log[-1]
+    # the export loads through the same engine as `vsr upscale --weights`
+    from vsr.models.registry import load_model
+    from vsr.models.weights import read_manifest
+
+    entry = read_manifest(tmp_path / "export")["tiny"]
+    assert entry.arch == {"blocks": 2, "channels": 16, "scale": 4}
+    up = load_model("perpix", weights=tmp_path / "export" / entry.file)
+    assert up.upscale(np.zeros((1, 9, 7, 3), np.uint8)).shape == (1, 36, 28, 3)
+
+
+@pytest.mark.parametrize("preset", ["vgg54", "perpix"])
+@pytest.mark.parametrize("network", ["vgg19", "effnet-lite0"])
+def test_every_preset_runs(photo_dirs, tmp_path, preset, network):
+    cfg = tiny_config(photo_dirs, loss=preset, feature_network=network, steps=2, pretrain_steps=1,
+                      hr_crop=32, checkpoint_every=2, validate_every=2, val_dir=None)
+    Trainer(cfg, tmp_path, progress=False).run()
+    log = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert {"content", "adversarial", "discriminator"} <= set(log[-1])
+    assert all(np.isfinite(v) for k, v in log[-1].items() if k != "time")
+
+
+def _weights(model):
+    return [np.asarray(v) for v in model.weights]
+
+
+def test_resume_is_exact(photo_dirs, tmp_path):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    cfg = dict(loss="perpix", feature_network="vgg19", steps=6, pretrain_steps=2, checkpoint_every=3,
+               val_dir=None)
+    straight = Trainer(tiny_config(photo_dirs, **cfg), tmp_path / "a", progress=False)
+    straight.run()
+    half = Trainer(tiny_config(photo_dirs, **{**cfg, "steps": 3}), tmp_path / "b", progress=False)
+    half.run()
+    resumed = Trainer(tiny_config(photo_dirs, **cfg), tmp_path / "b", progress=False)
+    resumed.run(resume=True)
+    assert resumed.step == straight.step == 6
+    for a, b in zip(_weights(straight.generator) + _weights(straight.discriminator),
+                    _weights(resumed.generator) + _weights(resumed.discriminator)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(straight.g_opt.variables, resumed.g_opt.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_existing_run_needs_resume_and_same_recipe(photo_dirs, tmp_path):
+    Trainer(tiny_config(photo_dirs, steps=3, val_dir=None), tmp_path, progress=False).run()
+    with pytest.raises(DataError, match="--resume"):
+        Trainer(tiny_config(photo_dirs, steps=6, val_dir=None), tmp_path, progress=False).run()
+    with pytest.raises(DataError, match="different recipe"):
+        Trainer(tiny_config(photo_dirs, steps=6, lr=5e-4, val_dir=None), tmp_path,
+                progress=False).run(resume=True)
+
+
+def test_interrupt_saves_a_checkpoint(photo_dirs, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(photo_dirs, steps=50, checkpoint_every=100, val_dir=None), tmp_path,
+                      progress=False)
+    original = trainer._step_fn
+    calls = {"n": 0}
+
+    def interrupting(full):
+        fn = original(full)
+
+        def step(lr, hr):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+            return fn(lr, hr)
+
+        return step
+
+    monkeypatch.setattr(trainer, "_step_fn", interrupting)
+    with pytest.raises(Cancelled, match="--resume"):
+        trainer.run()
+    assert trainer.latest_checkpoint().name == "step-0000004"
+
+
+_MIRRORED = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from vsr.train.config import TrainConfig
+from vsr.train.trainer import Trainer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+cfg = TrainConfig.from_dict(dict(name="tiny", blocks=2, channels=16, discriminator_channels=8,
+    train_dirs=[sys.argv[1]], hr_crop=32, batch=4, loss="perpix", feature_network="vgg19",
+    feature_weights="random", steps=3, pretrain_steps=1, checkpoint_every=3))
+t = Trainer(cfg, sys.argv[2], strategy=strategy, progress=False)
+t.run()
+print("replicas", t.replicas, "step", t.step)
+"""
+
+
+def test_mirrored_strategy_over_two_logical_cpus(photo_dirs, tmp_path):
+    """Logical devices must be set before TensorFlow starts: run in a fresh process."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _MIRRORED, str(photo_dirs[0]), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "replicas 2 step 3" in proc.stdout
+    assert (tmp_path / "checkpoints" / "step-0000003" / "generator.weights.h5").is_file()
+
+
+def test_bad_data_folder(tmp_path):
+    from vsr.train.data import find_images
+
+    with pytest.raises(DataError, match="does not exist"):
+        find_images([tmp_path / "nope"])
+    with pytest.raises(DataError, match="no images"):
+        find_images([tmp_path])

@@ -1,0 +1,1 @@
+"""Training: paired-crop input, losses, the SRGAN/Per-Pix train step, checkpoints, export."""

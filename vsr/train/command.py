@@ -1,0 +1,29 @@
+"""`vsr train`: a thin click command over ``vsr.train.trainer.Trainer``."""
+
+import click
+
+
+@click.command("train")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Recipe YAML (see training/recipes/).")
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="HR image folder(s) to train on; replaces the recipe's train_dirs.")
+@click.option("--val", "val_dir", type=click.Path(file_okay=False), help="Validation image folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run folder for checkpoints, logs and export [runs/<recipe name>].")
+@click.option("--steps", type=int, default=None, help="Train until this step (overrides the recipe).")
+@click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
+@click.option("--perceptual-weights", "feature_weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights file of the content-loss network (e.g. VGG19 ImageNet notop .h5).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, feature_weights, quiet):
+    """Train a generator from a recipe; resumable, logs to the run folder."""
+    from vsr.train.config import TrainConfig
+    from vsr.train.trainer import Trainer
+
+    cfg = TrainConfig.from_yaml(config_path, train_dirs=list(data_dirs) or None, val_dir=val_dir,
+                                steps=steps, feature_weights=feature_weights)
+    out_dir = out_dir or f"runs/{cfg.name}"
+    summary = Trainer(cfg, out_dir, progress=not quiet).run(resume=resume)
+    click.echo(f"{cfg.name}: step {summary['step']}, best validation PSNR (Y) "
+               f"{summary['best_psnr']:.2f} dB; exported to {out_dir}/export/")

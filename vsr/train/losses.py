@@ -1,0 +1,71 @@
+"""Loss presets and terms. Every term is a mean over all its elements (one reduction for all),
+so the weights below mean what they say whatever the batch or crop size.
+
+- ``mse``    (SRResNet):        pixel MSE
+- ``vgg54``  (SRGAN-VGG54):     content + 1e-3 adversarial
+- ``perpix`` (Per-Pix):         pixel MSE + content + 1e-3 adversarial
+
+Pixel MSE is on RGB in [0, 1]; content is the MSE of the feature extractor's (already scaled)
+features; adversarial is the generator's non-saturating BCE on discriminator logits.
+"""
+
+from dataclasses import dataclass
+
+from keras import ops
+
+from vsr.errors import ModelError
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    pixel: float = 0.0
+    content: float = 0.0
+    adversarial: float = 0.0
+
+    @property
+    def needs_features(self):
+        return self.content > 0
+
+    @property
+    def adversarial_on(self):
+        return self.adversarial > 0
+
+
+PRESETS = {
+    "mse": LossWeights(pixel=1.0),
+    "vgg54": LossWeights(content=1.0, adversarial=1e-3),
+    "perpix": LossWeights(pixel=1.0, content=1.0, adversarial=1e-3),
+}
+
+
+def loss_weights(preset, **overrides):
+    """The preset's weights with any of ``pixel``, ``content``, ``adversarial`` overridden."""
+    if preset not in PRESETS:
+        raise ModelError(f"unknown loss preset '{preset}': choose one of {', '.join(PRESETS)}")
+    base = PRESETS[preset]
+    values = {k: float(overrides[k]) if overrides.get(k) is not None else getattr(base, k)
+              for k in ("pixel", "content", "adversarial")}
+    return LossWeights(**values)
+
+
+def pixel_mse(sr, hr):
+    return ops.mean(ops.square(ops.cast(sr, "float32") - hr))
+
+
+def content_mse(features_sr, features_hr):
+    return ops.mean(ops.square(ops.cast(features_sr, "float32") - ops.cast(features_hr, "float32")))
+
+
+def _bce_logits(target, logits):
+    logits = ops.cast(logits, "float32")
+    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+
+
+def generator_adversarial(fake_logits):
+    """Non-saturating generator loss: -log D(G(x))."""
+    return _bce_logits(1.0, fake_logits)
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """-log D(hr) - log(1 - D(G(lr)))."""
+    return _bce_logits(1.0, real_logits) + _bce_logits(0.0, fake_logits)

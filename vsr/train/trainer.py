@@ -1,0 +1,321 @@
+"""The SRGAN / Per-Pix training loop: phases, checkpoints, resume, validation, logs, export.
+
+Checkpoints are plain files so that any Keras backend and any machine can read them:
+``<run>/checkpoints/step-XXXXXXX/`` holds the generator and discriminator ``.weights.h5``, both
+optimisers' variables (``.npz``) and ``state.json`` (step, best validation PSNR, wall time, the
+config fingerprint). A checkpoint is written to a temporary folder and renamed, so a crash
+leaves either the old one or the new one, never half of one. Batches depend only on
+(seed, step) (see ``vsr.train.data``), so resuming is exact.
+"""
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vsr.errors import Cancelled, DataError
+from vsr.train import losses
+from vsr.train.config import TrainConfig
+
+
+def make_strategy():
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several machines, MirroredStrategy over
+    all GPUs when there are several, else the default (one device) strategy."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class Trainer:
+    """Trains one generator (and its discriminator) as ``config`` says, into ``run_dir``.
+
+    Args:
+        config: a ``TrainConfig``.
+        run_dir: folder for checkpoints, logs (``log.jsonl``, TensorBoard ``tb/``) and ``export/``.
+        strategy: a ``tf.distribute`` strategy; default from :func:`make_strategy`.
+        progress: show a tqdm bar on stderr.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir, strategy=None, progress=True):
+        import keras
+        import tensorflow as tf
+
+        self.cfg = config
+        self.run_dir = Path(run_dir)
+        self.strategy = strategy or make_strategy()
+        self.progress = progress
+        self.weights = losses.loss_weights(config.loss, pixel=config.pixel, content=config.content,
+                                           adversarial=config.adversarial)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch % self.replicas:
+            raise DataError(f"batch {config.batch} must be a multiple of the {self.replicas} replicas")
+        self.mixed = bool(tf.config.list_physical_devices("GPU"))
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self._build(keras)
+        self.step = 0
+        self.best_psnr = -np.inf
+        self.wall_seconds = 0.0
+
+    # -- construction ---------------------------------------------------------------------
+    def _build(self, keras):
+        from vsr.models import weights as weights_mod
+        from vsr.models.srgan import build_discriminator, build_generator
+
+        cfg = self.cfg
+        policy = "mixed_float16" if self.mixed else None
+        self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=policy)
+        if cfg.init_weights:
+            weights_mod.load_weights_into(self.generator, cfg.init_weights)
+        self.g_opt = self._optimizer(keras)
+        self.g_opt.build(self.generator.trainable_variables)
+        self.discriminator = self.d_opt = self.features = None
+        if self.weights.adversarial_on:
+            self.discriminator = build_discriminator(cfg.discriminator_channels, hr_size=cfg.hr_crop)
+            self.d_opt = self._optimizer(keras)
+            self.d_opt.build(self.discriminator.trainable_variables)
+        if self.weights.needs_features:
+            from vsr.train.features import build_feature_extractor
+
+            weights = None if cfg.feature_weights == "random" else cfg.feature_weights
+            self.features = build_feature_extractor(cfg.feature_network, weights=weights)
+
+    def _optimizer(self, keras):
+        cfg = self.cfg
+        lr = cfg.lr
+        if cfg.lr_values:
+            lr = keras.optimizers.schedules.PiecewiseConstantDecay(cfg.lr_boundaries, cfg.lr_values)
+        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=cfg.beta1)
+        return keras.optimizers.LossScaleOptimizer(opt) if self.mixed else opt
+
+    # -- the train step -------------------------------------------------------------------
+    def _replica_step(self, lr, hr, full_loss):
+        import tensorflow as tf
+
+        w = self.weights if full_loss else losses.LossWeights(pixel=1.0)
+        adversarial = w.adversarial_on and self.discriminator is not None
+        terms = {}
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            sr = self.generator(lr, training=True)
+            total = 0.0
+            if w.pixel:
+                terms["pixel"] = losses.pixel_mse(sr, hr)
+                total += w.pixel * terms["pixel"]
+            if w.content:
+                terms["content"] = losses.content_mse(self.features(sr), self.features(hr))
+                total += w.content * terms["content"]
+            if adversarial:
+                real = self.discriminator(hr, training=True)
+                fake = self.discriminator(tf.cast(sr, "float32"), training=True)
+                terms["adversarial"] = losses.generator_adversarial(fake)
+                terms["discriminator"] = losses.discriminator_loss(real, fake)
+                total += w.adversarial * terms["adversarial"]
+            terms["total"] = total
+            # Each replica's mean is divided by the replica count: the optimiser sums gradients
+            # across replicas, which then equals the gradient of the global-batch mean.
+            g_loss = total / self.replicas
+            if self.mixed:
+                g_loss = self.g_opt.scale_loss(g_loss)
+            if adversarial:
+                d_loss = terms["discriminator"] / self.replicas
+                if self.mixed:
+                    d_loss = self.d_opt.scale_loss(d_loss)
+        if adversarial:
+            d_vars = self.discriminator.trainable_variables
+            self.d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+        g_vars = self.generator.trainable_variables
+        self.g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        return terms
+
+    def _step_fn(self, full_loss):
+        import tensorflow as tf
+
+        @tf.function
+        def step(lr, hr):
+            terms = self.strategy.run(self._replica_step, args=(lr, hr, full_loss))
+            return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in terms.items()}
+
+        return step
+
+    # -- checkpoints ----------------------------------------------------------------------
+    @property
+    def checkpoint_root(self):
+        return self.run_dir / "checkpoints"
+
+    def latest_checkpoint(self):
+        found = sorted(self.checkpoint_root.glob("step-*[0-9]")) if self.checkpoint_root.is_dir() else []
+        return found[-1] if found else None
+
+    def save_checkpoint(self):
+        final = self.checkpoint_root / f"step-{self.step:07d}"
+        tmp = self.checkpoint_root / f".tmp-step-{self.step:07d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.generator.save_weights(str(tmp / "generator.weights.h5"))
+        np.savez(tmp / "g_opt.npz", *[np.asarray(v) for v in self.g_opt.variables])
+        if self.discriminator is not None:
+            self.discriminator.save_weights(str(tmp / "discriminator.weights.h5"))
+            np.savez(tmp / "d_opt.npz", *[np.asarray(v) for v in self.d_opt.variables])
+        state = {"step": self.step, "best_psnr": self.best_psnr if np.isfinite(self.best_psnr) else None,
+                 "wall_seconds": self.wall_seconds, "fingerprint": self.cfg.fingerprint()}
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in sorted(self.checkpoint_root.glob("step-*[0-9]"))[:-self.cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def restore(self, path):
+        state = json.loads((path / "state.json").read_text())
+        if state["fingerprint"] != self.cfg.fingerprint():
+            raise DataError(f"checkpoint {path} was made with a different recipe: resume with the "
+                            f"same recipe, or start afresh in a new --out folder")
+        self.generator.load_weights(str(path / "generator.weights.h5"))
+        _assign(self.g_opt.variables, np.load(path / "g_opt.npz"))
+        if self.discriminator is not None:
+            self.discriminator.load_weights(str(path / "discriminator.weights.h5"))
+            _assign(self.d_opt.variables, np.load(path / "d_opt.npz"))
+        self.step = state["step"]
+        self.best_psnr = state["best_psnr"] if state["best_psnr"] is not None else -np.inf
+        self.wall_seconds = state.get("wall_seconds", 0.0)
+
+    # -- validation and export ------------------------------------------------------------
+    def validate(self, val):
+        """Mean PSNR/SSIM (Y, crop = scale) of the generator over the validation set, and one
+        (lr, sr, hr) example for the image log."""
+        from vsr.engine import Upscaler
+        from vsr.quality import score
+
+        if not hasattr(self, "_val_upscaler"):
+            self._val_upscaler = Upscaler(self.generator, self.cfg.scale, batch=1, tile=0)
+        psnrs, ssims, example = [], [], None
+        for lr, hr in zip(val.lr, val.hr):
+            sr = self._val_upscaler.upscale(lr)
+            s = score(sr, hr, channel="y", crop_border=self.cfg.scale)
+            psnrs.append(s["psnr"])
+            ssims.append(s["ssim"])
+            example = example or (lr, sr, hr)
+        return float(np.mean(psnrs)), float(np.mean(ssims)), example
+
+    def export_best(self, psnr, ssim):
+        """Write the generator in the weights/ format with its manifest entry, into run/export/."""
+        from vsr.models import weights as weights_mod
+
+        out = self.run_dir / "export"
+        out.mkdir(parents=True, exist_ok=True)
+        file = f"{self.cfg.name}.weights.h5"
+        tmp = out / f".{file}.tmp.weights.h5"
+        self.generator.save_weights(str(tmp))
+        os.replace(tmp, out / file)
+        entry = weights_mod.WeightsEntry(
+            name=self.cfg.name, file=file, sha256=weights_mod.sha256_of(out / file),
+            arch={"blocks": self.cfg.blocks, "channels": self.cfg.channels, "scale": self.cfg.scale},
+            recipe=self.cfg.recipe, steps=self.step, cpu_hours=round(self.wall_seconds / 3600, 3),
+            data=self.cfg.data_note or ", ".join(self.cfg.train_dirs),
+            scores={"val": {"psnr_y": round(psnr, 3), "ssim_y": round(ssim, 4)}},
+            extra={"loss": self.cfg.loss, "feature_network": self.cfg.feature_network
+                   if self.weights.needs_features else None})
+        weights_mod.write_manifest_entry(entry, out)
+        return out / file
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, resume=False):
+        """Train until ``config.steps``. Returns a summary dict. Ctrl-C/SIGTERM save a checkpoint
+        and raise ``Cancelled``."""
+        import tensorflow as tf
+        from tqdm import tqdm
+
+        from vsr.train.data import PairedImages, ValidationSet, make_dataset
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        latest = self.latest_checkpoint()
+        if latest and not resume:
+            raise DataError(f"{self.run_dir} already has checkpoints: add --resume to continue, "
+                            "or choose a new --out folder")
+        if latest:
+            self.restore(latest)
+        (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        remaining = cfg.steps - self.step
+        if remaining <= 0:
+            return {"step": self.step, "best_psnr": self.best_psnr}
+        images = PairedImages(cfg.train_dirs, cfg.scale, cfg.degradation, min_size=cfg.hr_crop)
+        val = ValidationSet(cfg.val_dir, cfg.scale, cfg.degradation, cfg.val_max_side) if cfg.val_dir else None
+        ds = make_dataset(images, cfg.seed, self.step, remaining, cfg.batch, cfg.hr_crop)
+        ds = self.strategy.experimental_distribute_dataset(ds)
+        steps = {False: self._step_fn(False), True: self._step_fn(True)}
+        writer = tf.summary.create_file_writer(str(self.run_dir / "tb"))
+        log = open(self.run_dir / "log.jsonl", "a")
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, desc=cfg.name)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        t_last, s_last = time.time(), self.step
+        wall_base, t_start = self.wall_seconds, time.time()
+        try:
+            for lr, hr in ds:
+                terms = steps[self.step >= cfg.pretrain_steps](lr, hr)
+                self.step += 1
+                self.wall_seconds = wall_base + time.time() - t_start
+                bar.update(1)
+                if self.step % 10 == 0 or self.step == cfg.steps:
+                    values = {k: float(v) for k, v in terms.items()}
+                    rate = (self.step - s_last) / max(time.time() - t_last, 1e-9)
+                    t_last, s_last = time.time(), self.step
+                    bar.set_postfix(loss=f"{values['total']:.4g}")
+                    record = {"step": self.step, "time": time.time(), "steps_per_s": rate, **values}
+                    with writer.as_default(step=self.step):
+                        for k, v in values.items():
+                            tf.summary.scalar(f"loss/{k}", v)
+                    if val and (self.step % cfg.validate_every == 0 or self.step == cfg.steps):
+                        record.update(self._validate_and_log(val, writer))
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise Cancelled(f"training stopped at step {self.step}; checkpoint saved: rerun the same "
+                            "command with --resume to continue") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            bar.close()
+            log.close()
+            writer.close()
+        if val is None:  # nothing to choose the best by: export the last generator
+            self.export_best(float("nan"), float("nan"))
+        return {"step": self.step, "best_psnr": self.best_psnr, "wall_seconds": self.wall_seconds}
+
+    def _validate_and_log(self, val, writer):
+        import tensorflow as tf
+
+        psnr, ssim, (lr, sr, hr) = self.validate(val)
+        with writer.as_default(step=self.step):
+            tf.summary.scalar("val/psnr_y", psnr)
+            tf.summary.scalar("val/ssim_y", ssim)
+            h, w = hr.shape[:2]
+            lr_up = np.repeat(np.repeat(lr, self.cfg.scale, 0), self.cfg.scale, 1)[:h, :w]
+            tf.summary.image("val/lr_sr_hr", np.concatenate([lr_up, sr, hr], 1)[None], max_outputs=1)
+        if psnr > self.best_psnr:
+            self.best_psnr = psnr
+            self.export_best(psnr, ssim)
+        return {"val_psnr_y": psnr, "val_ssim_y": ssim}
+
+
+def _assign(variables, arrays):
+    values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    if len(values) != len(variables):
+        raise DataError("optimizer checkpoint does not match the model: resume with the same recipe")
+    for var, value in zip(variables, values):
+        var.assign(value)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
