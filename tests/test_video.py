@@ -1,0 +1,359 @@
+"""The video pipeline keeps what it promises: frames, timing, streams, metadata; and the image/folder paths.
+
+Clips are made at test time (see test_video_clips.py); the upscaler is a nearest-neighbour stand-in,
+so these tests check the plumbing, not the model. Each output is checked with the project's own probe.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_video_clips import NearestUpscaler, assert_clean, clip_maker
+
+from vsr.errors import OutputError
+from vsr.video.formats import resolve_encode_options
+from vsr.video.image import read_image, read_image_with_alpha
+from vsr.video.pipeline import upscale_image, upscale_path, upscale_video
+from vsr.video.probe import frame_timing, probe
+from vsr.video.reader import read_frames
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory):
+    return clip_maker(tmp_path_factory)
+
+
+def run(src, dst, **options):
+    options.setdefault("progress", False)
+    return upscale_video(src, dst, NearestUpscaler(), **options)
+
+
+def assert_same_timing(src, dst, *, exact=True):
+    """Same frame count, frame rate and per-frame times (exact, or within 1 ms for ms-based containers)."""
+    a, b = frame_timing(src), frame_timing(dst)
+    assert b.frames == a.frames
+    assert b.frame_rate == a.frame_rate
+    if exact:
+        assert b.seconds == pytest.approx(a.seconds, abs=1e-9)
+    else:
+        assert b.seconds == pytest.approx(a.seconds, abs=0.0011)
+    return a, b
+
+
+def test_mp4_keeps_frames_timing_audio_and_size(clip, tmp_path):
+    src, dst = clip("av.mp4"), tmp_path / "out.mp4"
+    summary = run(src, dst)
+    a, b = assert_same_timing(src, dst)
+    assert a.frame_rate == Fraction(30000, 1001)
+    assert b.size == (256, 192)
+    assert (summary.frames, summary.input_size, summary.output_size) == (20, (64, 48), (256, 192))
+    info_in, info_out = probe(src), probe(dst)
+    assert [s.codec for s in info_out.streams] == ["h264", "aac"]
+    assert info_out.duration == pytest.approx(info_in.duration, abs=1 / 29.97)
+    assert summary.notes == []
+    assert_clean(tmp_path, {"out.mp4"})
+
+
+def test_audio_is_stream_copied_bit_exact(clip, tmp_path):
+    """Copy, not re-encode: the audio packets of input and output hash the same."""
+    import subprocess
+
+    from test_video_clips import ffmpeg_exe
+
+    src, dst = clip("av.mp4"), tmp_path / "out.mp4"
+    run(src, dst)
+
+    def audio_md5(path):
+        out = subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    assert audio_md5(dst) == audio_md5(src)
+
+
+def test_every_track_subtitles_chapters_and_metadata_are_kept(clip, tmp_path):
+    for src_name, dst_name, subtitle in [
+        ("rich.mkv", "out.mkv", "subrip"),
+        ("rich.mp4", "out.mp4", "mov_text"),
+        ("rich.mkv", "out2.mp4", "mov_text"),
+    ]:
+        src, dst = clip(src_name), tmp_path / dst_name
+        summary = run(src, dst)
+        info = probe(dst)
+        kinds = [s.kind for s in info.streams if s.kind != "data"]  # mp4 chapters add a text track
+        fonts = ["attachment"] if dst.suffix == src.suffix == ".mkv" else []
+        assert kinds == ["video", "audio", "audio", "subtitle", *fonts], dst_name
+        assert info.of_kind("audio")[1].language == "fra"
+        assert info.of_kind("subtitle")[0].codec == subtitle
+        assert info.tag("title") == "Test clip"
+        assert info.tag("artist") == "vsr tests"
+        assert [c.title for c in info.chapters] == ["One", "Two"]
+        assert_same_timing(src, dst, exact=dst.suffix == src.suffix)
+        if src.suffix != dst.suffix:
+            assert "subtitles 1 converted subrip -> mov_text" in summary.notes
+            assert "dropped attachment font.ttf (.mp4 cannot hold it)" in summary.notes
+
+
+def test_subtitles_text_is_kept(clip, tmp_path):
+    import subprocess
+
+    from test_video_clips import ffmpeg_exe
+
+    dst = tmp_path / "out.mkv"
+    run(clip("rich.mp4"), dst)
+    text = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(dst), "-map", "0:s:0", "-f", "srt", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "hello" in text and "world" in text and "00:00:00,400 --> 00:00:00,600" in text
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_and_said(clip, tmp_path):
+    dst = tmp_path / "out.webm"
+    summary = run(clip("av.mp4"), dst)
+    assert [s.codec for s in probe(dst).streams] == ["vp9", "opus"]
+    assert any("re-encoded aac -> libopus" in n for n in summary.notes)
+    assert_same_timing(clip("av.mp4"), dst, exact=False)
+
+
+def test_rotated_phone_video_comes_out_upright(clip, tmp_path):
+    dst = tmp_path / "out.mp4"
+    summary = run(clip("rotated.mp4"), dst)
+    video = probe(dst).video
+    assert (video.width, video.height, video.rotation) == (192, 256, 0.0)
+    assert frame_timing(dst).size == (192, 256)
+    assert any("rotation" in n for n in summary.notes)
+    # The frames themselves are turned, not just relabelled: the output is the upright source, x4.
+    upright = read_frames(clip("rotated.mp4"), limit=1)
+    assert upright.shape == (1, 64, 48, 3)
+    out = read_frames(dst, limit=1)[0, ::4, ::4].astype(float)
+    assert np.abs(out - upright[0]).mean() < 8  # lossy twice over; a wrong turn would be far off
+    assert np.abs(out - upright[0, ::-1, ::-1]).mean() > 30
+
+
+def test_variable_frame_rate_keeps_every_timestamp(clip, tmp_path):
+    src, dst = clip("vfr.mp4"), tmp_path / "out.mp4"
+    run(src, dst)
+    a, b = assert_same_timing(src, dst)
+    assert not b.is_constant_rate
+    assert b.time_base == a.time_base == Fraction(1, 90000)
+
+
+def test_variable_frame_rate_into_mkv_keeps_timestamps_to_the_millisecond(clip, tmp_path):
+    src, dst = clip("vfr.mp4"), tmp_path / "out.mkv"
+    run(src, dst)
+    assert_same_timing(src, dst, exact=False)
+
+
+def test_av_sync_kept_when_video_starts_late(clip, tmp_path):
+    src, dst = clip("late_video.mp4"), tmp_path / "out.mp4"
+    run(src, dst)
+    a, _ = assert_same_timing(src, dst)
+    assert a.seconds[0] == pytest.approx(0.5, abs=0.002)
+    assert probe(dst).duration == pytest.approx(probe(src).duration, abs=0.034)
+
+
+def test_video_shorter_than_its_audio_is_not_mistaken_for_truncated(clip, tmp_path):
+    src, dst = clip("short_video.mp4"), tmp_path / "out.mp4"
+    run(src, dst)
+    assert frame_timing(dst).frames == 10
+    assert probe(dst).duration == pytest.approx(probe(src).duration, abs=0.05)
+
+
+def test_damaged_input_is_processed_and_said(clip, tmp_path):
+    src, dst = clip("damaged.mp4"), tmp_path / "out.mp4"
+    summary = run(src, dst, preset="ultrafast")
+    assert any(n.startswith("input is damaged: ffmpeg reported") for n in summary.notes), summary.notes
+    assert_same_timing(src, dst)  # every frame ffmpeg can decode, at its own time
+
+
+def test_odd_sizes_and_no_audio(clip, tmp_path):
+    dst = tmp_path / "out.mp4"
+    run(clip("odd.mkv"), dst)
+    assert frame_timing(dst).size == (148, 92)
+    assert [s.kind for s in probe(dst).streams] == ["video"]
+    dst2 = tmp_path / "silent.mkv"
+    run(clip("silent.mp4"), dst2, batch=3)  # 15 frames in batches of 3
+    assert frame_timing(dst2).frames == 15
+
+
+def test_pixel_aspect_ratio_is_kept(clip, tmp_path):
+    dst = tmp_path / "out.mp4"
+    run(clip("anamorphic.mkv"), dst)
+    assert frame_timing(clip("anamorphic.mkv")).sar == frame_timing(dst).sar == Fraction(32, 27)
+
+
+def test_awkward_relative_file_names(clip, tmp_path, monkeypatch):
+    """Names ffmpeg could take for an option (leading dash) or a protocol (``name:``)."""
+    import shutil
+
+    shutil.copy(clip("silent.mp4"), tmp_path / "-in:put.mp4")
+    monkeypatch.chdir(tmp_path)
+    run(Path("-in:put.mp4"), Path("-out: x4.mp4"))
+    assert frame_timing(tmp_path / "-out: x4.mp4").frames == 15
+
+
+def test_colours_survive_the_matrix_change(clip, tmp_path):
+    """A BT.601-tagged source comes out BT.709-tagged with the same RGB (within compression noise)."""
+    src, dst = clip("bt601.mp4"), tmp_path / "out.mp4"
+    run(src, dst, crf=10)
+    assert probe(src).video.color_space == "bt470bg" and probe(dst).video.color_space == "bt709"
+    before, after = read_frames(src).astype(float), read_frames(dst)[:, ::4, ::4].astype(float)
+    assert np.median(np.abs(after - before)) <= 2  # read back with the wrong matrix it is 4
+
+
+def test_untagged_hd_is_read_as_bt709_like_players_do():
+    from vsr.video.probe import StreamInfo
+    from vsr.video.reader import decoder_command, untagged_matrix
+
+    hd, sd = (
+        StreamInfo(0, "video", "h264", width=1280, height=720),
+        StreamInfo(0, "video", "h264", width=640, height=480),
+    )
+    tagged = StreamInfo(0, "video", "h264", width=1920, height=1080, color_space="bt470bg")
+    assert (untagged_matrix(hd), untagged_matrix(sd), untagged_matrix(tagged)) == ("bt709", None, None)
+    assert "in_color_matrix=bt709" in " ".join(decoder_command(Path("x.mp4"), 0, color_matrix="bt709"))
+
+
+def test_lossless_output_holds_exactly_the_upscaled_frames_in_order(clip, tmp_path):
+    """ffv1 keeps RGB bit-exact: the output is frame-for-frame the upscaler's output, none lost or reordered."""
+    src, dst = clip("silent.mp4"), tmp_path / "out.mkv"
+    run(src, dst, codec="ffv1", batch=4)
+
+    expected = NearestUpscaler().upscale(read_frames(src))
+    np.testing.assert_array_equal(read_frames(dst), expected)
+
+
+@pytest.mark.parametrize(
+    "name, codec, pix_fmt, expected_codec",
+    [
+        ("x265.mkv", "libx265", "yuv420p10le", "hevc"),
+        ("vp9.webm", None, None, "vp9"),
+        ("x264_10bit.mp4", "libx264", "yuv420p10le", "h264"),
+        ("x265.mp4", "libx265", None, "hevc"),
+    ],
+)
+def test_codecs_and_10_bit(clip, tmp_path, name, codec, pix_fmt, expected_codec):
+    dst = tmp_path / name
+    run(clip("silent.mp4"), dst, codec=codec, pix_fmt=pix_fmt, crf=30, preset="ultrafast" if codec else None)
+    video = probe(dst).video
+    assert video.codec == expected_codec
+    assert frame_timing(dst).frames == 15
+
+
+def test_encode_options_are_checked_before_any_work(tmp_path):
+    ok = resolve_encode_options(tmp_path / "a.mp4")
+    assert (ok.codec.name, ok.crf, ok.preset, ok.pix_fmt) == ("libx264", 18, "medium", "yuv420p")
+    assert resolve_encode_options(tmp_path / "a.mkv", "ffv1").pix_fmt == "bgr0"
+    for kwargs, words in [
+        ({"codec": "libx264", "dst": tmp_path / "a.webm"}, "cannot hold libx264"),
+        ({"codec": "libx264", "crf": 99}, "out of range"),
+        ({"codec": "ffv1", "crf": 10, "dst": tmp_path / "a.mkv"}, "takes no --crf"),
+        ({"codec": "libvpx-vp9", "preset": "fast"}, "takes no --preset"),
+        ({"codec": "libx264", "preset": "warp"}, "unknown --preset"),
+        ({"codec": "libx264", "pix_fmt": "rgb48be"}, "cannot encode --pix-fmt"),
+        ({"codec": "h263"}, "unknown codec"),
+    ]:
+        dst = kwargs.pop("dst", tmp_path / "a.mp4")
+        with pytest.raises(OutputError, match=words):
+            resolve_encode_options(dst, **kwargs)
+
+
+def test_progress_bar_goes_to_stderr(clip, tmp_path, capfd):
+    run(clip("av.mp4"), tmp_path / "out.mp4", progress=True)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "frame" in err
+
+
+def test_summary_line(clip, tmp_path):
+    summary = run(clip("av.mp4"), tmp_path / "out.mp4")
+    line = str(summary)
+    assert "\n" not in line and "20 frames 64x48 -> 256x192" in line and "fps" in line
+    assert summary.fps > 0 and summary.seconds > 0
+
+
+# -- images ---------------------------------------------------------------------------------------
+def test_image_upscale_and_alpha(clip, tmp_path):
+    summary = upscale_image(clip("still.png"), tmp_path / "big.png", NearestUpscaler())
+    assert read_image(tmp_path / "big.png").shape == (84, 132, 3)
+    assert summary.output_size == (132, 84)
+    _, alpha, _ = read_image_with_alpha(clip("alpha.png"))
+    assert alpha is not None and alpha.shape == (12, 16)
+    upscale_image(clip("alpha.png"), tmp_path / "alpha_big.png", NearestUpscaler())
+    _, alpha2, _ = read_image_with_alpha(tmp_path / "alpha_big.png")
+    assert alpha2.shape == (48, 64) and alpha2[:, 0].max() < 16 and alpha2[:, -1].min() > 200
+    summary = upscale_image(clip("alpha.png"), tmp_path / "alpha_big.jpg", NearestUpscaler())
+    assert any("alpha dropped" in n for n in summary.notes)
+    assert_clean(tmp_path, {"big.png", "alpha_big.png", "alpha_big.jpg"})
+
+
+# -- folders --------------------------------------------------------------------------------------
+def test_folder_processes_videos_and_images_skips_done_and_goes_on_after_failure(clip, tmp_path):
+    import shutil
+
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(clip("av.mp4"), inbox / "a.mp4")
+    shutil.copy(clip("odd.mkv"), inbox / "b.avi")  # a container we do not write: becomes b.mkv
+    shutil.copy(clip("text.mp4"), inbox / "c.mp4")  # fails
+    shutil.copy(clip("still.png"), inbox / "d.png")
+    (inbox / "notes.txt").write_text("not media")
+    loads = []
+
+    def factory():
+        loads.append(1)
+        return NearestUpscaler()
+
+    results = upscale_path(inbox, outbox, factory, progress=False)
+    assert [(r.source.name, r.output.name, r.status) for r in results] == [
+        ("a.mp4", "a.mp4", "done"),
+        ("b.avi", "b.mkv", "done"),
+        ("c.mp4", "c.mp4", "failed"),
+        ("d.png", "d.png", "done"),
+    ]
+    failed = results[2]
+    assert "c.mp4" in str(failed) and "\n" not in str(failed)
+    assert sorted(p.name for p in outbox.iterdir()) == ["a.mp4", "b.mkv", "d.png"]
+    assert frame_timing(outbox / "b.mkv").frames == 12
+
+    # Second run: everything done is skipped and the model is never loaded.
+    loads.clear()
+    again = upscale_path(inbox, outbox, factory, progress=False)
+    assert [r.status for r in again] == ["skipped", "skipped", "failed", "skipped"]
+    assert loads == []
+    assert_clean(outbox, {"a.mp4", "b.mkv", "d.png"})
+
+
+def test_single_file_into_existing_folder(clip, tmp_path):
+    results = upscale_path(clip("av.mp4"), tmp_path, NearestUpscaler, progress=False)
+    assert results[0].output == tmp_path / "av.mp4" and results[0].status == "done"
+
+
+def test_memory_stays_flat_however_long_the_video(clip, tmp_path):
+    """Peak Python-side memory (numpy buffers included) for 600 frames is that of 20: bounded queues."""
+    import tracemalloc
+
+    def peak(src, dst):
+        tracemalloc.start()
+        try:
+            upscale_video(src, dst, NearestUpscaler(), batch=4, preset="ultrafast", progress=False)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    short = peak(clip("av.mp4"), tmp_path / "short.mp4")
+    long = peak(clip("long.mp4"), tmp_path / "long.mp4")
+    upscaled_frame = 256 * 192 * 3
+    assert long < 2 * short + 2_000_000
+    assert long < 40 * upscaled_frame  # 600 frames would be 600 of them
+    assert frame_timing(tmp_path / "long.mp4").frames == 600

@@ -1,0 +1,454 @@
+"""Upscaling whole videos, images and folders: reader -> bounded queue -> upscaler -> bounded queue -> writer.
+
+The upscaler is any object with ``scale`` (int) and ``upscale(frames)`` mapping uint8 RGB
+(N, H, W, 3) to uint8 RGB (N, scale*H, scale*W, 3); it runs on the calling thread while ffmpeg decodes
+and encodes in their own processes, fed by two threads. Memory is bounded by the two queues, not by the
+video's length.
+
+Safety: every check that can fail without work (paths, extension, codec options, probe, a writable
+output folder) runs before the model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target, renamed
+only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
+temporary file is removed; the error raised is a :class:`~vsr.errors.VsrError` with a one-line message
+naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import Cancelled, InputError, ModelError, OutputError, VsrError
+from .formats import (
+    ALPHA_IMAGE_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    EncodeOptions,
+    resolve_encode_options,
+    video_output_name,
+)
+from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
+from .output import AtomicOutput, check_input_file, check_output_folder, check_output_path, same_file
+from .probe import MediaInfo, demuxed_end, probe
+from .reader import FrameReader, untagged_matrix
+from .writer import FrameWriter, encoder_command, plan_streams
+
+
+@dataclass
+class Summary:
+    """What one finished job did. ``seconds`` is wall time; ``fps`` frames per wall second."""
+
+    source: Path
+    output: Path
+    frames: int
+    seconds: float
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        (w, h), (ow, oh) = self.input_size, self.output_size
+        line = (
+            f"{self.output}: {self.frames} frame{'s' * (self.frames != 1)} {w}x{h} -> {ow}x{oh} "
+            f"in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+        )
+        return line + "".join(f"; {n}" for n in self.notes)
+
+
+@dataclass
+class FileResult:
+    """The outcome for one input of :func:`upscale_path`: ``status`` is done, skipped or failed."""
+
+    source: Path
+    output: Path
+    status: str
+    summary: Summary | None = None
+    error: BaseException | None = None
+
+    def __str__(self) -> str:
+        if self.status == "done":
+            return str(self.summary)
+        if self.status == "skipped":
+            return f"{self.output}: exists, skipped (pass --overwrite to redo it)"
+        message = str(self.error) if isinstance(self.error, VsrError) else f"{type(self.error).__name__}: {self.error}"
+        return message if str(self.source) in message else f"{self.source}: {message}"
+
+
+# -- signals ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _sigterm_as_cancel() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`Cancelled` in the main thread (Ctrl-C already raises)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Cancelled("terminated (SIGTERM); partial output removed")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave orphans or temp files.
+
+    A signal held this way raises :class:`Cancelled` afterwards if the job is ``unfinished()``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if caught and unfinished():
+            raise Cancelled("interrupted; partial output removed")
+
+
+# -- videos ----------------------------------------------------------------------------------------
+@dataclass
+class VideoJob:
+    """A video that passed every check that needs no work: ready to run."""
+
+    src: Path
+    dst: Path
+    info: MediaInfo
+    encode: EncodeOptions
+    overwrite: bool
+
+
+def plan_video(src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, overwrite=False) -> VideoJob:
+    """Check paths and options and probe the input; creates nothing. Raises a :class:`VsrError`."""
+    src, dst = Path(src), Path(dst)
+    check_input_file(src)
+    check_output_path(src, dst, overwrite=overwrite)
+    encode = resolve_encode_options(dst, codec, crf, preset, pix_fmt)
+    info = probe(src)
+    if info.video is None:
+        kinds = sorted({s.kind for s in info.streams}) or ["no streams"]
+        raise InputError(f"{src}: has no video stream (it holds {', '.join(kinds)}); give a video file")
+    check_output_folder(dst)
+    return VideoJob(src, dst, info, encode, overwrite)
+
+
+def _estimated_frames(info: MediaInfo) -> int | None:
+    v = info.video
+    if info.duration and v.fps:
+        return max(1, round(info.duration * v.fps))
+    return None
+
+
+def _check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
+    n, h, w, _ = batch.shape
+    expected = (n, h * scale, w * scale, 3)
+    if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.uint8:
+        got = f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+        raise ModelError(f"the upscaler returned {got} for a {batch.shape} batch; expected uint8 {expected}")
+    return out
+
+
+def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True) -> Summary:
+    """Upscale a planned video (see :func:`upscale_video`)."""
+    scale = int(upscaler.scale)
+    batch = max(1, int(batch))
+    started = time.perf_counter()
+    video = job.info.video
+    reader = FrameReader(job.src, video.index, queue_size=max(8, 2 * batch), color_matrix=untagged_matrix(video))
+    writer: FrameWriter | None = None
+    bar = tqdm(
+        total=_estimated_frames(job.info),
+        unit="frame",
+        desc=job.src.name,
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
+    plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    size = None
+    frames = 0
+    try:
+        with _sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+            try:
+                reader.start()
+                for chunk in reader.batches(batch):
+                    pixels = np.stack([f.pixels for f in chunk])
+                    if size is None:
+                        size = (pixels.shape[2], pixels.shape[1])
+                    elif (pixels.shape[2], pixels.shape[1]) != size:
+                        raise InputError(
+                            f"{job.src}: frame size changes mid-stream ({size[0]}x{size[1]} -> "
+                            f"{pixels.shape[2]}x{pixels.shape[1]}); not supported"
+                        )
+                    upscaled = _check_upscaled(upscaler.upscale(pixels), pixels, scale)
+                    if writer is None:
+                        writer = _start_writer(job, out.tmp, plan, reader, chunk[0], size, scale)
+                    writer.put(upscaled, [f.pts for f in chunk], [f.duration for f in chunk])
+                    frames += len(chunk)
+                    bar.update(len(chunk))
+                if writer is None:
+                    raise InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
+                _check_not_truncated(job, reader)
+                writer.finish()
+                out.commit()
+            except KeyboardInterrupt:
+                raise Cancelled(f"{job.src}: interrupted; partial output removed") from None
+            except OSError as e:
+                raise OutputError(f"{job.dst}: {e.strerror or e}") from e
+            finally:
+                with _signals_deferred(lambda: not out.committed):
+                    reader.stop()
+                    if writer is not None:
+                        writer.stop()
+                    out.discard()
+    finally:
+        bar.close()
+    notes = list(plan.notes)
+    rotation = round(video.rotation) % 360
+    if video.color_trc in ("smpte2084", "arib-std-b67"):
+        notes.append("HDR source converted without tone mapping: colours will look flat")
+    if rotation:
+        notes.append(f"rotation tag ({rotation} deg) applied: frames are upright")
+    if writer.adjusted:
+        notes.append(f"{writer.adjusted} non-increasing timestamp(s) nudged forward")
+    if reader.errors:
+        notes.append(
+            f"input is damaged: ffmpeg reported {len(reader.errors)} error(s) (first: {reader.errors[0]}); "
+            "frames it could not decode are skipped, the others keep their times"
+        )
+    return Summary(
+        job.src, job.dst, frames, time.perf_counter() - started, size, (size[0] * scale, size[1] * scale), notes
+    )
+
+
+def _check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
+    """Refuse a file cut short even when ffmpeg's demuxer ends it silently (a cut on a packet boundary).
+
+    The header's duration comes from the index, written before the cut; the packets do not reach it.
+    A video that merely ends before its audio passes: the audio packets do reach the duration.
+    """
+    promised, video_end = job.info.duration, reader.end_seconds
+    if not promised or video_end is None:
+        return
+    slack = max(0.5, 0.02 * promised)
+    if video_end >= promised - slack:
+        return
+    data_end = demuxed_end(job.src)
+    if data_end is not None and max(data_end, video_end) < promised - slack:
+        raise InputError(
+            f"{job.src}: input is truncated: its data ends at {max(data_end, video_end):.2f} s "
+            f"of the {promised:.2f} s its header promises (file cut short?)"
+        )
+
+
+def _start_writer(job: VideoJob, tmp: Path, plan, reader: FrameReader, first, size, scale) -> FrameWriter:
+    time_base = reader.time_base or Fraction(1, 1000)
+    command = encoder_command(
+        src=job.src,
+        info=job.info,
+        tmp=tmp,
+        encode=job.encode,
+        plan=plan,
+        time_base=time_base,
+        offset=first.pts * time_base,
+        sar=reader.sar,
+    )
+    writer = FrameWriter(
+        command,
+        width=size[0] * scale,
+        height=size[1] * scale,
+        time_base=time_base,
+        frame_rate=reader.frame_rate,
+        first_pts=first.pts,
+        dst=job.dst,
+    )
+    writer.start()
+    return writer
+
+
+def upscale_video(
+    src,
+    dst,
+    upscaler,
+    *,
+    batch: int = 4,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Summary:
+    """Upscale the video ``src`` into ``dst`` (container from its extension).
+
+    Keeps every audio track (stream copy, or re-encoded where the container cannot hold it), subtitles
+    the container supports, chapters, metadata, the frame count and every frame's timestamp (so the frame
+    rate, variable or not, and A/V sync are as in the source); rotated phone videos come out upright.
+    ``codec`` defaults to libx264 (libvpx-vp9 for .webm); ``crf``/``preset``/``pix_fmt`` default per codec
+    (see :mod:`vsr.video.formats`). Progress goes to stderr with tqdm unless ``progress`` is false.
+    Raises a :class:`~vsr.errors.VsrError` subclass; no output or temporary file is left behind then.
+    """
+    job = plan_video(src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
+    return run_video(job, upscaler, batch=batch, progress=progress)
+
+
+# -- images ----------------------------------------------------------------------------------------
+def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
+    src, dst = Path(src), Path(dst)
+    check_input_file(src)
+    check_output_path(src, dst, overwrite=overwrite)
+    if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise OutputError(
+            f"{dst}: unsupported image extension {dst.suffix or '(none)'!r}: use one of "
+            + ", ".join(sorted(IMAGE_EXTENSIONS))
+        )
+    check_output_folder(dst)
+    return src, dst
+
+
+def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
+    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be."""
+    src, dst = plan_image(src, dst, overwrite=overwrite)
+    started = time.perf_counter()
+    rgb, alpha, depth = read_image_with_alpha(src)
+    scale = int(upscaler.scale)
+    try:
+        batch = rgb[None]
+        out = _check_upscaled(upscaler.upscale(batch), batch, scale)[0]
+    except KeyboardInterrupt:
+        raise Cancelled(f"{src}: interrupted; nothing written") from None
+    notes = []
+    if depth > 8:
+        notes.append(f"{depth}-bit input written as 8-bit")
+    if alpha is not None:
+        if dst.suffix.lower() in ALPHA_IMAGE_EXTENSIONS:
+            alpha = upscale_alpha(alpha, scale)
+            notes.append("alpha upscaled bicubically")
+        else:
+            alpha = None
+            notes.append(f"alpha dropped ({dst.suffix} has none)")
+    write_image_atomic(dst, out, alpha, overwrite=overwrite)
+    h, w = rgb.shape[:2]
+    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
+
+
+# -- files and folders -----------------------------------------------------------------------------
+def media_kind(path: Path) -> str | None:
+    """'video', 'image' or None, from the extension."""
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    return None
+
+
+def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    if dst.exists() and not dst.is_dir():
+        raise OutputError(f"{dst}: is a file; give an output folder for an input folder")
+    if same_file(src, dst):
+        raise OutputError(f"{dst}: output folder is the input folder; choose another one")
+    jobs, seen = [], set()
+    for path in sorted(src.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue  # hidden files include our own temporary files
+        kind = media_kind(path)
+        if kind is None:
+            continue
+        out = dst / (video_output_name(path) if kind == "video" else path.name)
+        if out in seen:
+            out = dst / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
+        seen.add(out)
+        jobs.append((path, out))
+    if not jobs:
+        raise InputError(f"{src}: no videos or images in this folder")
+    return jobs
+
+
+_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
+_RUN_OPTIONS = frozenset({"batch", "progress"})
+
+
+def upscale_path(
+    src,
+    dst,
+    upscaler_factory: Callable[[], object],
+    *,
+    on_result: Callable[[FileResult], None] | None = None,
+    **options,
+) -> list[FileResult]:
+    """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
+
+    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``).
+    File: ``dst`` is the output file (or an existing folder to put it in); errors raise.
+    Folder: ``dst`` is the output folder (created if missing); each output keeps its input's name
+    (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
+    unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
+    rest go on; a model error or Ctrl-C stops everything.
+    """
+    unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS
+    if unknown:
+        raise TypeError(f"upscale_path() got unexpected options: {', '.join(sorted(unknown))}")
+    src, dst = Path(src), Path(dst)
+    overwrite = options.get("overwrite", False)
+    plan_options = {k: v for k, v in options.items() if k in _PLAN_OPTIONS}
+    run_options = {k: v for k, v in options.items() if k in _RUN_OPTIONS}
+    upscaler = None
+
+    def get_upscaler():
+        nonlocal upscaler
+        if upscaler is None:
+            upscaler = upscaler_factory()
+        return upscaler
+
+    def run_one(path: Path, out: Path) -> Summary:
+        if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
+            plan_image(path, out, overwrite=overwrite)
+            return upscale_image(path, out, get_upscaler(), overwrite=overwrite)
+        return run_video(plan_video(path, out, **plan_options), get_upscaler(), **run_options)
+
+    if not src.is_dir():
+        if dst.is_dir() and not same_file(src, dst):
+            dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
+        result = FileResult(src, dst, "done", run_one(src, dst))
+        if on_result:
+            on_result(result)
+        return [result]
+
+    results = []
+    for path, out in _folder_jobs(src, dst):
+        if out.exists() and not overwrite:
+            result = FileResult(path, out, "skipped")
+        else:
+            try:
+                result = FileResult(path, out, "done", run_one(path, out))
+            except (Cancelled, ModelError):
+                raise
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch; it is reported
+                result = FileResult(path, out, "failed", error=e)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results

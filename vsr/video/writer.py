@@ -1,0 +1,288 @@
+"""Encoding upscaled frames with ffmpeg, carrying over everything else from the source.
+
+The encoder ffmpeg has two inputs: our frames as Matroska on stdin (see :mod:`.matroska`, which keeps
+each frame's own timestamp) and the source file, from which audio, subtitles, attachments, chapters and
+metadata are mapped. Audio and subtitles are stream-copied where the output container can hold them,
+otherwise converted, and each such decision becomes a note in the summary.
+
+Timing: the encoder's time base is the source stream's, so timestamps round-trip exactly (nanoseconds in
+the pipe are far finer than any real time base). Input 0 is given ``-itsoffset`` equal to the first
+frame's time so ffmpeg's start-time normalisation treats both inputs alike: A/V sync is as in the source.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg as ffmpeg_python
+import numpy as np
+
+from ..errors import FFmpegError
+from .ffmpeg import FFmpegProcess, ffmpeg_exe, media_arg
+from .formats import TEXT_SUBTITLES, Container, EncodeOptions
+from .matroska import RawVideoMuxer
+from .probe import MediaInfo, StreamInfo
+
+_END = object()
+
+
+@dataclass
+class StreamPlan:
+    """Which source streams go to the output, how, and what we tell the user about it."""
+
+    streams: list[tuple[StreamInfo, dict]] = field(default_factory=list)  # (source stream, codec options)
+    notes: list[str] = field(default_factory=list)
+
+
+def _can_copy(codec: str, allowed: frozenset | None) -> bool:
+    return allowed is None or codec in allowed
+
+
+def _audio_bitrate(stream: StreamInfo) -> str:
+    return f"{min(512, 64 * max(2, stream.channels or 2))}k"
+
+
+def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> StreamPlan:
+    """Decide, per non-video stream of the source, whether to copy, convert or drop it."""
+    plan = StreamPlan()
+    ext = Path(dst_name).suffix
+    audio_n = subtitle_n = 0
+    dropped_data = 0
+    for s in info.streams:
+        if s.kind == "audio":
+            if _can_copy(s.codec, container.audio_copy):
+                opts = {f"c:a:{audio_n}": "copy"}
+            else:
+                encoder = container.audio_encoder
+                opts = {f"c:a:{audio_n}": encoder}
+                if encoder in ("aac", "libopus"):
+                    opts[f"b:a:{audio_n}"] = _audio_bitrate(s)
+                plan.notes.append(
+                    f"audio track {audio_n + 1} re-encoded {s.codec} -> {encoder} ({ext} cannot hold {s.codec})"
+                )
+            plan.streams.append((s, opts))
+            audio_n += 1
+        elif s.kind == "subtitle":
+            if _can_copy(s.codec, container.subtitle_copy):
+                opts = {f"c:s:{subtitle_n}": "copy"}
+            elif s.codec in TEXT_SUBTITLES and container.text_subtitle_encoder:
+                opts = {f"c:s:{subtitle_n}": container.text_subtitle_encoder}
+                plan.notes.append(
+                    f"subtitles {subtitle_n + 1} converted {s.codec} -> {container.text_subtitle_encoder}"
+                )
+            else:
+                plan.notes.append(f"dropped {s.codec} subtitles ({ext} cannot hold them; use .mkv to keep them)")
+                continue
+            plan.streams.append((s, opts))
+            subtitle_n += 1
+        elif s.kind == "attachment":
+            if container.attachments:
+                plan.streams.append((s, {}))
+            else:
+                plan.notes.append(f"dropped attachment {s.metadata.get('filename', s.codec)} ({ext} cannot hold it)")
+        elif s.kind == "data":
+            dropped_data += 1
+        elif s.kind == "video" and s is not info.video:
+            plan.notes.append(
+                f"dropped extra video stream #{s.index} ({s.codec}{', cover art' if s.attached_pic else ''})"
+            )
+    if dropped_data:
+        plan.notes.append(f"dropped {dropped_data} data stream(s) (timecode/sensor data)")
+    return plan
+
+
+def encoder_command(
+    *,
+    src: Path,
+    info: MediaInfo,
+    tmp: Path,
+    encode: EncodeOptions,
+    plan: StreamPlan,
+    time_base: Fraction,
+    offset: Fraction,
+    sar: Fraction,
+) -> list[str]:
+    """The ffmpeg command that reads Matroska frames on stdin and writes ``tmp``."""
+    frames_in = ffmpeg_python.input("pipe:0", format="matroska", itsoffset=f"{float(offset):.9f}")
+    source = ffmpeg_python.input(media_arg(src))
+    video = frames_in["0"]
+    if sar != 1:
+        video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
+    if not encode.is_rgb:
+        # Say which matrix we convert with, and tag the output with it, so players do not guess.
+        video = video.filter("scale", out_color_matrix="bt709", out_range="tv", flags="bicubic+accurate_rnd")
+    video = video.filter("format", encode.pix_fmt)
+
+    codec = encode.codec
+    kwargs: dict = {
+        "format": encode.container.muxer,
+        "c:v": codec.name,
+        "pix_fmt": encode.pix_fmt,
+        "fps_mode": "passthrough",
+        "enc_time_base": f"{time_base.numerator}/{time_base.denominator}",
+        "map_metadata": "1",
+        "map_chapters": "1",
+        "map_metadata:s:v:0": f"1:s:{info.video.index}",
+        **codec.options,
+        **encode.container.options,
+    }
+    if encode.crf is not None:
+        kwargs["crf"] = str(encode.crf)
+    if encode.preset is not None:
+        kwargs["preset"] = encode.preset
+    if not encode.is_rgb:
+        kwargs.update(colorspace="bt709", color_primaries="bt709", color_trc="bt709", color_range="tv")
+    if codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
+        kwargs["tag:v"] = codec.mp4_tag
+    outputs = [video]
+    counters: dict[str, int] = {}
+    for stream, opts in plan.streams:
+        outputs.append(source[str(stream.index)])
+        letter = {"audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
+        n = counters.get(letter, 0)
+        counters[letter] = n + 1
+        kwargs[f"map_metadata:s:{letter}:{n}"] = f"1:s:{stream.index}"
+        kwargs.update(opts)
+    if len(outputs) == 1:
+        # Nothing mapped from the source (no audio or subtitles), but it must stay input #1 for the
+        # metadata and chapter maps; ffmpeg-python drops unreferenced inputs, so map "its audio, if any".
+        outputs.append(source["a?"])
+    out = ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs)
+    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
+    args = out.compile(cmd=ffmpeg_exe())
+    if encode.container.muxer in ("mp4", "mov"):
+        # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
+        blank = [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+        at = args.index(media_arg(tmp))  # ffmpeg-python puts global options last, so find the output name
+        args[at:at] = blank
+    return args
+
+
+class FrameWriter:
+    """Feeds upscaled frames to the encoder from a thread; :meth:`finish` waits for a clean end.
+
+    Timestamps arrive in the source time base and leave as nanoseconds relative to the first frame;
+    a pts that does not increase (broken sources) is nudged one tick forward so no frame is lost.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        width: int,
+        height: int,
+        time_base: Fraction,
+        frame_rate: Fraction | None,
+        first_pts: int,
+        dst: Path,
+        queue_size: int = 1,
+    ):
+        self.command = command
+        self.width, self.height = width, height
+        self.time_base = time_base
+        # Nominal frame duration straight from the rational rate (rounding it to source ticks first
+        # would turn 30000/1001 into 1000/33 in a 1/1000 time base).
+        self.default_duration_ns = round(1_000_000_000 / frame_rate) if frame_rate else None
+        self.first_pts = first_pts
+        self.dst = dst
+        self.adjusted = 0  # timestamps we had to nudge
+        self.frames_written = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self._last_pts: int | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.proc: FFmpegProcess | None = None
+
+    def _ns(self, ticks: int) -> int:
+        return round(ticks * self.time_base * 1_000_000_000)
+
+    def start(self) -> None:
+        self.proc = FFmpegProcess(self.command, role="encoder", stdin=True)
+        self._thread = threading.Thread(target=self._run, name="vsr-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            muxer = RawVideoMuxer(self.proc.proc.stdin, self.width, self.height, self.default_duration_ns)
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    break
+                frames, pts, durations = item
+                for frame, p, d in zip(frames, pts, durations):
+                    if self._last_pts is not None and p <= self._last_pts:
+                        p = self._last_pts + 1
+                        self.adjusted += 1
+                    self._last_pts = p
+                    duration = self._ns(d) if d else (self.default_duration_ns or 0)
+                    muxer.write(frame, self._ns(p - self.first_pts), duration)
+                    self.frames_written += 1
+            self.proc.proc.stdin.close()
+        except BaseException as e:  # noqa: BLE001 - reported by put()/finish() in the caller's thread
+            self._error = e
+
+    def _check(self) -> None:
+        if self._error is not None or (self._thread is not None and not self._thread.is_alive()):
+            self._fail()
+
+    def _fail(self):
+        """Raise the encoder's failure as one line naming the output and ffmpeg's own cause."""
+        rc = self.proc.proc.poll()
+        if rc is None and isinstance(self._error, (BrokenPipeError, OSError)):
+            rc = self.proc.wait(timeout=10)
+        if rc not in (None, 0):
+            raise FFmpegError(f"{self.dst}: encoding failed: {self.proc.failure(rc)}")
+        if self._error is not None:
+            raise FFmpegError(f"{self.dst}: feeding the encoder failed: {self._error}") from self._error
+        raise FFmpegError(f"{self.dst}: the encoder stopped early: {self.proc.failure()}")
+
+    def put(self, frames: np.ndarray, pts: list[int], durations: list[int]) -> None:
+        """Queue a batch (N, H, W, 3) uint8 RGB with per-frame pts/durations; blocks while the queue is full."""
+        while True:
+            self._check()
+            try:
+                self._queue.put((frames, pts, durations), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Flush, close the encoder's input and wait for it; raises :class:`FFmpegError` on failure."""
+        while True:
+            if self._error is not None:
+                self._fail()
+            try:
+                self._queue.put(_END, timeout=0.2)
+                break
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._fail()
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.2)
+        if self._error is not None:
+            self._fail()
+        rc = self.proc.wait()
+        if rc != 0:
+            raise FFmpegError(f"{self.dst}: encoding failed: {self.proc.failure(rc)}")
+
+    def stop(self) -> None:
+        """Kill the encoder (if running), end the thread and reap. Safe to call more than once."""
+        if self.proc is None:
+            return
+        if self.proc.running():
+            try:
+                self.proc.proc.kill()
+            except ProcessLookupError:
+                pass
+        if self._thread is not None:
+            # Unblock a thread waiting for work; a thread blocked writing gets EPIPE from the kill.
+            try:
+                self._queue.put_nowait(_END)
+            except queue.Full:
+                pass
+            self._thread.join(timeout=10)
+        self.proc.stop()
