@@ -35,10 +35,8 @@ def weights_dir():
     if env:
         return Path(env)
     package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "_weights", package.parent / "weights"):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    return package.parent / "weights"
+    installed, repo = package / "_weights", package.parent / "weights"
+    return installed if installed.is_dir() else repo
 
 
 @dataclass
