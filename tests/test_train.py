@@ -175,3 +175,31 @@ def test_bad_data_folder(tmp_path):
         find_images([tmp_path / "nope"])
     with pytest.raises(DataError, match="no images"):
         find_images([tmp_path])
+
+
+def test_train_cli_and_continuing_from_committed_weights(photo_dirs, tmp_path):
+    """`vsr train` end to end, then a new machine continuing from the exported generator only."""
+    from click.testing import CliRunner
+
+    from vsr.cli import main
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("name: tiny\nblocks: 2\nchannels: 8\nhr_crop: 32\nbatch: 2\nloss: mse\n"
+                      "checkpoint_every: 2\nvalidate_every: 2\nlr: 1.0e-3\n")
+    train, val = photo_dirs
+    run = CliRunner().invoke(main, ["train", "--config", str(recipe), "--data", str(train), "--val", str(val),
+                                    "--out", str(tmp_path / "a"), "--steps", "2", "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert "step 2, best validation PSNR" in run.output
+    exported = tmp_path / "a" / "export" / "tiny.weights.h5"
+    run = CliRunner().invoke(main, ["train", "--config", str(recipe), "--data", str(train),
+                                    "--out", str(tmp_path / "b"), "--steps", "4", "--quiet",
+                                    "--init-weights", str(exported), "--start-step", "2"])
+    assert run.exit_code == 0, run.output
+    steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert steps == [4]
+    state = json.loads((tmp_path / "b" / "checkpoints" / "step-0000004" / "state.json").read_text())
+    assert state["step"] == 4
+
+    missing = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code != 0 and "not found" in missing.output

@@ -13,16 +13,22 @@ import click
               help="Run folder for checkpoints, logs and export [runs/<recipe name>].")
 @click.option("--steps", type=int, default=None, help="Train until this step (overrides the recipe).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
+@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start the generator from this weights file (e.g. committed milestone weights).")
+@click.option("--start-step", type=click.IntRange(min=0), default=None,
+              help="With --init-weights: continue the step count, lr schedule and batch sequence.")
 @click.option("--perceptual-weights", "feature_weights", type=click.Path(dir_okay=False), default=None,
               help="Weights file of the content-loss network (e.g. VGG19 ImageNet notop .h5).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, feature_weights, quiet):
+def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, init_weights, start_step,
+                  feature_weights, quiet):
     """Train a generator from a recipe; resumable, logs to the run folder."""
     from vsr.train.config import TrainConfig
     from vsr.train.trainer import Trainer
 
     cfg = TrainConfig.from_yaml(config_path, train_dirs=list(data_dirs) or None, val_dir=val_dir,
-                                steps=steps, feature_weights=feature_weights)
+                                steps=steps, feature_weights=feature_weights,
+                                init_weights=init_weights, start_step=start_step)
     out_dir = out_dir or f"runs/{cfg.name}"
     summary = Trainer(cfg, out_dir, progress=not quiet).run(resume=resume)
     click.echo(f"{cfg.name}: step {summary['step']}, best validation PSNR (Y) "

@@ -39,6 +39,9 @@ class TrainConfig:
     lr_values: list = field(default_factory=list)
     beta1: float = 0.9
     init_weights: str = None  # start the generator from this .weights.h5 (e.g. weights/mse...)
+    # Continue a run on a new machine from its committed generator weights (init_weights): the
+    # step count, lr schedule and batch sequence go on from here; Adam's moments start afresh.
+    start_step: int = 0
     seed: int = 0
     # bookkeeping
     checkpoint_every: int = 500
@@ -81,7 +84,7 @@ class TrainConfig:
     def fingerprint(self):
         """What must not change between a checkpoint and a resume (everything that shapes pixels)."""
         d = self.to_dict()
-        for k in ("steps", "checkpoint_every", "validate_every", "keep_checkpoints", "recipe",
+        for k in ("steps", "start_step", "checkpoint_every", "validate_every", "keep_checkpoints", "recipe",
                   "data_note", "val_dir", "val_max_side"):
             d.pop(k)
         return json.dumps(d, sort_keys=True)

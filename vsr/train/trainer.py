@@ -243,6 +243,11 @@ class Trainer:
                             "or choose a new --out folder")
         if latest:
             self.restore(latest)
+        elif cfg.start_step:
+            self.step = cfg.start_step
+            for opt in (self.g_opt, self.d_opt):
+                if opt is not None:
+                    opt.iterations.assign(cfg.start_step)
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         remaining = cfg.steps - self.step
         if remaining <= 0:

@@ -1,0 +1,47 @@
+"""Plot a run's training curve (loss and validation PSNR against step) from its log.jsonl.
+
+    python training/plot_run.py runs/mse [runs/perpix ...] --out training/curves.png
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_log(run):
+    return [json.loads(line) for line in (Path(run) / "log.jsonl").read_text().splitlines() if line]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    for run in args.runs:
+        log = read_log(run)
+        ax_loss.plot([r["step"] for r in log], [r.get("pixel", r["total"]) for r in log],
+                     lw=0.6, label=run.name)
+        val = [r for r in log if "val_psnr_y" in r]
+        ax_val.plot([r["step"] for r in val], [r["val_psnr_y"] for r in val], marker="o", ms=3,
+                    label=run.name)
+        if val:
+            best = max(val, key=lambda r: r["val_psnr_y"])
+            print(f"{run.name}: {log[-1]['step']} steps, best validation PSNR (Y, crop 4) "
+                  f"{best['val_psnr_y']:.2f} dB at step {best['step']}")
+    ax_loss.set(xlabel="step", ylabel="pixel MSE (RGB in [0,1])", yscale="log", title="training loss")
+    ax_val.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (Y, crop 4)")
+    for ax in (ax_loss, ax_val):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
