@@ -8,6 +8,7 @@ when invoked on its own.
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -27,6 +28,64 @@ def _debug(ctx: click.Context) -> bool:
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     click.echo(f"vsr: error: {message}", err=True)
     ctx.exit(code)
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """Builds the upscaler of a named model: picklable, so each worker process loads its own copy."""
+
+    model: str
+    weights: Path | None = None
+    batch: int = 4
+    tile: int | None = None
+    precision: str = "float32"
+
+    def __call__(self):
+        import vsr  # the lead's public API; imported late so a bad path fails before TensorFlow loads
+
+        return vsr.load_model(
+            self.model, weights=self.weights, batch=self.batch, tile=self.tile, precision=self.precision
+        )
+
+    def identity(self) -> dict:
+        """The model and every option that changes its pixels, for a work folder's manifest (no TensorFlow)."""
+        from ..models import weights as weights_mod
+        from ..models.registry import generator_weights, get_spec
+
+        spec = get_spec(self.model)
+        digest = None
+        if spec.arch is not None:
+            digest = weights_mod.sha256_of(generator_weights(self.model, self.weights)[0])
+        return {
+            "model": self.model,
+            "scale": spec.scale,
+            "weights_sha256": digest,
+            "tile": self.tile,
+            "precision": self.precision,
+        }
+
+    def gpus(self) -> int:
+        """GPUs TensorFlow sees (0 for a model without a network, which never uses one)."""
+        from ..models.registry import get_spec
+
+        if get_spec(self.model).arch is None:
+            return 0
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return 0
+        return len(tf.config.list_physical_devices("GPU"))
+
+
+def _parse_shard(ctx, param, value):
+    if value is None:
+        return None
+    from .segmented import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
 
 
 @click.command("upscale")
@@ -61,23 +120,62 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
     help="Output pixel format, e.g. yuv420p10le for 10-bit [default: yuv420p; bgr0 for ffv1].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (folders: redo finished files).")
+@click.option(
+    "--segment-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Make videos longer than this in resumable segments of this length [default: 30; 0: one pass].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes, each taking the next free segment [default: one per GPU, else 1].",
+)
+@click.option(
+    "--shard",
+    metavar="K/N",
+    callback=_parse_shard,
+    help="Make only the K-th of N shares of the segments (one video; no output until --merge).",
+)
+@click.option("--merge", is_flag=True, help="Join the finished segments of all shards into DST.")
+@click.option("--restart", is_flag=True, help="Discard the segments an earlier run left and start again.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
 @click.pass_context
 def upscale_command(
-    ctx, src, dst, model, weights, batch, tile, precision, codec, crf, preset, pix_fmt, overwrite, quiet
+    ctx,
+    src,
+    dst,
+    model,
+    weights,
+    batch,
+    tile,
+    precision,
+    codec,
+    crf,
+    preset,
+    pix_fmt,
+    overwrite,
+    segment_seconds,
+    workers,
+    shard,
+    merge,
+    restart,
+    quiet,
 ):
     """Upscale SRC (a video, an image, or a folder of them) into DST (a file, or a folder).
 
     The output keeps the source's audio, subtitles, chapters, metadata and frame timing, and is
     written under a temporary name that is renamed only when complete. A folder input processes every
     video and image in it, skipping those whose output exists; the exit status is non-zero if any failed.
+
+    Videos longer than --segment-seconds are made in segments in DST.vsr-work beside DST: after a
+    crash, run the same command again and it resumes. --workers N spreads the segments over N
+    processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
     """
     from .pipeline import upscale_path
 
-    def load_upscaler():
-        import vsr  # the lead's public API; imported late so a bad path fails before TensorFlow loads
-
-        return vsr.load_model(model, weights=weights, batch=batch, tile=tile, precision=precision)
+    load_upscaler = ModelFactory(model, weights, batch, tile, precision)
 
     def report(result):
         if result.status == "failed":
@@ -98,6 +196,11 @@ def upscale_command(
             overwrite=overwrite,
             progress=not quiet,
             on_result=report,
+            segment_seconds=segment_seconds,
+            workers=workers,
+            shard=shard,
+            merge=merge,
+            restart=restart,
         )
     except VsrError as err:
         if _debug(ctx):

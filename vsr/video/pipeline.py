@@ -15,6 +15,7 @@ naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -54,16 +55,19 @@ class Summary:
     input_size: tuple[int, int]
     output_size: tuple[int, int]
     notes: list[str] = field(default_factory=list)
+    processed: int | None = None  # frames this run upscaled, when others were done before (resumed)
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        done = self.frames if self.processed is None else self.processed
+        return done / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
         (w, h), (ow, oh) = self.input_size, self.output_size
+        speed = f" ({self.fps:.2f} fps)" if self.processed != 0 else ""  # nothing upscaled: joined only
         line = (
             f"{self.output}: {self.frames} frame{'s' * (self.frames != 1)} {w}x{h} -> {ow}x{oh} "
-            f"in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+            f"in {self.seconds:.1f} s{speed}"
         )
         return line + "".join(f"; {n}" for n in self.notes)
 
@@ -89,7 +93,7 @@ class FileResult:
 
 # -- signals ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _sigterm_as_cancel() -> Iterator[None]:
+def sigterm_as_cancel() -> Iterator[None]:
     """While active, SIGTERM raises :class:`Cancelled` in the main thread (Ctrl-C already raises)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -106,7 +110,7 @@ def _sigterm_as_cancel() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
+def signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
     """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave orphans or temp files.
 
     A signal held this way raises :class:`Cancelled` afterwards if the job is ``unfinished()``.
@@ -125,6 +129,18 @@ def _signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
             signal.signal(s, h)
         if caught and unfinished():
             raise Cancelled("interrupted; partial output removed")
+
+
+@contextlib.contextmanager
+def user_errors(job, interrupted: str) -> Iterator[None]:
+    """Ctrl-C becomes :class:`Cancelled` (``interrupted`` says what is left) and an OS error on the
+    output (full disk, permissions) an :class:`OutputError` naming it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Cancelled(f"{job.src}: interrupted; {interrupted}") from None
+    except OSError as e:
+        raise OutputError(f"{job.dst}: {e.strerror or e}") from e
 
 
 # -- videos ----------------------------------------------------------------------------------------
@@ -169,16 +185,68 @@ def _check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
     return out
 
 
-def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True) -> Summary:
-    """Upscale a planned video (see :func:`upscale_video`)."""
-    scale = int(upscaler.scale)
-    batch = max(1, int(batch))
-    started = time.perf_counter()
-    video = job.info.video
-    reader = FrameReader(job.src, video.index, queue_size=max(8, 2 * batch), color_matrix=untagged_matrix(video))
-    writer: FrameWriter | None = None
-    bar = tqdm(
+class Upscaling:
+    """Batches of decoded frames -> upscaler -> an encoder, started on the first batch.
+
+    ``encoder(time_base=, offset=, sar=)`` returns the encoder's ffmpeg command, given the source's time
+    base, the first frame's time (seconds) and the pixel aspect ratio (e.g. :func:`encoder_command`
+    with its other arguments bound). The caller finishes the writer (``writer.finish()``) and, in a
+    ``finally``, calls :meth:`stop`.
+    """
+
+    def __init__(self, job: VideoJob, reader: FrameReader, upscaler, encoder: Callable[..., list[str]]):
+        self.job, self.reader, self.upscaler, self.encoder = job, reader, upscaler, encoder
+        self.scale = int(upscaler.scale)
+        self.writer: FrameWriter | None = None
+        self.size: tuple[int, int] | None = None  # input (width, height)
+        self.frames = 0
+
+    def run(self, batches, on_frames: Callable[[int], None] | None = None) -> None:
+        for chunk in batches:
+            pixels = np.stack([f.pixels for f in chunk])
+            if self.size is None:
+                self.size = (pixels.shape[2], pixels.shape[1])
+            elif (pixels.shape[2], pixels.shape[1]) != self.size:
+                raise InputError(
+                    f"{self.job.src}: frame size changes mid-stream ({self.size[0]}x{self.size[1]} -> "
+                    f"{pixels.shape[2]}x{pixels.shape[1]}); not supported"
+                )
+            upscaled = _check_upscaled(self.upscaler.upscale(pixels), pixels, self.scale)
+            if self.writer is None:
+                self._start_writer(chunk[0])
+            self.writer.put(upscaled, [f.pts for f in chunk], [f.duration for f in chunk])
+            self.frames += len(chunk)
+            if on_frames is not None:
+                on_frames(len(chunk))
+
+    def _start_writer(self, first) -> None:
+        reader = self.reader
+        time_base = reader.time_base or Fraction(1, 1000)
+        command = self.encoder(time_base=time_base, offset=first.pts * time_base, sar=reader.sar)
+        self.writer = FrameWriter(
+            command,
+            width=self.size[0] * self.scale,
+            height=self.size[1] * self.scale,
+            time_base=time_base,
+            frame_rate=reader.frame_rate,
+            first_pts=first.pts,
+            dst=self.job.dst,
+        )
+        self.writer.start()
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        return (self.size[0] * self.scale, self.size[1] * self.scale) if self.size else None
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
+
+
+def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
+    return tqdm(
         total=_estimated_frames(job.info),
+        initial=initial,
         unit="frame",
         desc=job.src.name,
         file=sys.stderr,
@@ -186,64 +254,65 @@ def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True)
         leave=False,
         dynamic_ncols=True,
     )
-    plan = plan_streams(job.info, job.encode.container, job.dst.name)
-    size = None
-    frames = 0
-    try:
-        with _sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
-            try:
-                reader.start()
-                for chunk in reader.batches(batch):
-                    pixels = np.stack([f.pixels for f in chunk])
-                    if size is None:
-                        size = (pixels.shape[2], pixels.shape[1])
-                    elif (pixels.shape[2], pixels.shape[1]) != size:
-                        raise InputError(
-                            f"{job.src}: frame size changes mid-stream ({size[0]}x{size[1]} -> "
-                            f"{pixels.shape[2]}x{pixels.shape[1]}); not supported"
-                        )
-                    upscaled = _check_upscaled(upscaler.upscale(pixels), pixels, scale)
-                    if writer is None:
-                        writer = _start_writer(job, out.tmp, plan, reader, chunk[0], size, scale)
-                    writer.put(upscaled, [f.pts for f in chunk], [f.duration for f in chunk])
-                    frames += len(chunk)
-                    bar.update(len(chunk))
-                if writer is None:
-                    raise InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
-                _check_not_truncated(job, reader)
-                writer.finish()
-                out.commit()
-            except KeyboardInterrupt:
-                raise Cancelled(f"{job.src}: interrupted; partial output removed") from None
-            except OSError as e:
-                raise OutputError(f"{job.dst}: {e.strerror or e}") from e
-            finally:
-                with _signals_deferred(lambda: not out.committed):
-                    reader.stop()
-                    if writer is not None:
-                        writer.stop()
-                    out.discard()
-    finally:
-        bar.close()
+
+
+def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
+    """What the summary tells the user about a finished video (the same for one pass or segments)."""
+    video = job.info.video
     notes = list(plan.notes)
     rotation = round(video.rotation) % 360
     if video.color_trc in ("smpte2084", "arib-std-b67"):
         notes.append("HDR source converted without tone mapping: colours will look flat")
     if rotation:
         notes.append(f"rotation tag ({rotation} deg) applied: frames are upright")
-    if writer.adjusted:
-        notes.append(f"{writer.adjusted} non-increasing timestamp(s) nudged forward")
-    if reader.errors:
+    if adjusted:
+        notes.append(f"{adjusted} non-increasing timestamp(s) nudged forward")
+    if errors:
         notes.append(
-            f"input is damaged: ffmpeg reported {len(reader.errors)} error(s) (first: {reader.errors[0]}); "
+            f"input is damaged: ffmpeg reported {errors} error(s) (first: {first_error}); "
             "frames it could not decode are skipped, the others keep their times"
         )
-    return Summary(
-        job.src, job.dst, frames, time.perf_counter() - started, size, (size[0] * scale, size[1] * scale), notes
+    return notes
+
+
+def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True) -> Summary:
+    """Upscale a planned video in a single pass (see :func:`upscale_video`)."""
+    batch = max(1, int(batch))
+    started = time.perf_counter()
+    video = job.info.video
+    reader = FrameReader(job.src, video.index, queue_size=max(8, 2 * batch), color_matrix=untagged_matrix(video))
+    bar = progress_bar(job, progress)
+    plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    try:
+        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+            encoder = functools.partial(
+                encoder_command, src=job.src, info=job.info, tmp=out.tmp, encode=job.encode, plan=plan
+            )
+            pump = Upscaling(job, reader, upscaler, encoder)
+            try:
+                with user_errors(job, "partial output removed"):
+                    reader.start()
+                    pump.run(reader.batches(batch), bar.update)
+                    if pump.writer is None:
+                        raise InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
+                    check_not_truncated(job, reader)
+                    pump.writer.finish()
+                    out.commit()
+            finally:
+                with signals_deferred(lambda: not out.committed):
+                    reader.stop()
+                    pump.stop()
+                    out.discard()
+    finally:
+        bar.close()
+    errors = reader.errors
+    notes = video_notes(
+        job, plan, adjusted=pump.writer.adjusted, errors=len(errors), first_error=errors[0] if errors else None
     )
+    return Summary(job.src, job.dst, pump.frames, time.perf_counter() - started, pump.size, pump.output_size, notes)
 
 
-def _check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
+def check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
     """Refuse a file cut short even when ffmpeg's demuxer ends it silently (a cut on a packet boundary).
 
     The header's duration comes from the index, written before the cut; the packets do not reach it.
@@ -263,31 +332,6 @@ def _check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
         )
 
 
-def _start_writer(job: VideoJob, tmp: Path, plan, reader: FrameReader, first, size, scale) -> FrameWriter:
-    time_base = reader.time_base or Fraction(1, 1000)
-    command = encoder_command(
-        src=job.src,
-        info=job.info,
-        tmp=tmp,
-        encode=job.encode,
-        plan=plan,
-        time_base=time_base,
-        offset=first.pts * time_base,
-        sar=reader.sar,
-    )
-    writer = FrameWriter(
-        command,
-        width=size[0] * scale,
-        height=size[1] * scale,
-        time_base=time_base,
-        frame_rate=reader.frame_rate,
-        first_pts=first.pts,
-        dst=job.dst,
-    )
-    writer.start()
-    return writer
-
-
 def upscale_video(
     src,
     dst,
@@ -300,6 +344,9 @@ def upscale_video(
     pix_fmt: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    segment_seconds=None,
+    restart: bool = False,
+    identity: dict | None = None,
 ) -> Summary:
     """Upscale the video ``src`` into ``dst`` (container from its extension).
 
@@ -309,9 +356,22 @@ def upscale_video(
     ``codec`` defaults to libx264 (libvpx-vp9 for .webm); ``crf``/``preset``/``pix_fmt`` default per codec
     (see :mod:`vsr.video.formats`). Progress goes to stderr with tqdm unless ``progress`` is false.
     Raises a :class:`~vsr.errors.VsrError` subclass; no output or temporary file is left behind then.
+
+    Videos longer than ``segment_seconds`` (default 30; 0: never) are made in segments in a work
+    folder beside ``dst`` (see :mod:`vsr.video.segmented`): after a crash, the same call resumes from
+    the segments already finished, unless ``restart``. ``identity`` (a JSON-able dict) names the model
+    and its pixel-changing options, so a changed model refuses the old segments; by default it is the
+    upscaler's class, ``name`` and ``scale``.
     """
+    from .segmented import identity_of, plan_segmented, run_segmented  # segmented builds on this module
+
     job = plan_video(src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
-    return run_video(job, upscaler, batch=batch, progress=progress)
+    segments = plan_segmented(
+        job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
+    )
+    if segments is None:
+        return run_video(job, upscaler, batch=batch, progress=progress)
+    return run_segmented(segments, lambda: upscaler, batch=batch, progress=progress)
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -389,6 +449,7 @@ def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 _PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
 _RUN_OPTIONS = frozenset({"batch", "progress"})
+_SEGMENT_OPTIONS = frozenset({"segment_seconds", "workers", "shard", "merge", "restart", "identity"})
 
 
 def upscale_path(
@@ -401,20 +462,31 @@ def upscale_path(
 ) -> list[FileResult]:
     """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
 
-    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``).
+    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``), and for
+    videos in segments (see :mod:`vsr.video.segmented`): ``workers`` (processes, each building its own
+    upscaler with ``upscaler_factory``, which must then be picklable; default: one per GPU the factory's
+    ``gpus()`` reports, else one), ``shard`` (a :class:`~vsr.video.segmented.Shard`: make only its
+    segments, do not join) and ``merge`` (only join). ``identity`` defaults to the factory's
+    ``identity()`` if it has one.
     File: ``dst`` is the output file (or an existing folder to put it in); errors raise.
     Folder: ``dst`` is the output folder (created if missing); each output keeps its input's name
     (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
     unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
     rest go on; a model error or Ctrl-C stops everything.
     """
-    unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS
+    from .segmented import default_workers, identity_of, plan_segmented, run_segmented  # builds on this module
+
+    unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
         raise TypeError(f"upscale_path() got unexpected options: {', '.join(sorted(unknown))}")
     src, dst = Path(src), Path(dst)
     overwrite = options.get("overwrite", False)
     plan_options = {k: v for k, v in options.items() if k in _PLAN_OPTIONS}
     run_options = {k: v for k, v in options.items() if k in _RUN_OPTIONS}
+    segment_options = {k: v for k, v in options.items() if k in _SEGMENT_OPTIONS}
+    one_video = segment_options.get("shard") is not None or segment_options.get("merge")
+    if one_video and (src.is_dir() or media_kind(src) == "image"):
+        raise InputError(f"{src}: --shard and --merge take one video file")
     upscaler = None
 
     def get_upscaler():
@@ -427,7 +499,27 @@ def upscale_path(
         if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
             plan_image(path, out, overwrite=overwrite)
             return upscale_image(path, out, get_upscaler(), overwrite=overwrite)
-        return run_video(plan_video(path, out, **plan_options), get_upscaler(), **run_options)
+        job = plan_video(path, out, **plan_options)
+        workers = segment_options.get("workers")
+        segments = plan_segmented(
+            job,
+            identity=segment_options.get("identity") or (lambda: identity_of(upscaler_factory)),
+            segment_seconds=segment_options.get("segment_seconds"),
+            workers=workers,
+            shard=segment_options.get("shard"),
+            merge=bool(segment_options.get("merge")),
+            restart=bool(segment_options.get("restart")),
+        )
+        if segments is None:
+            return run_video(job, get_upscaler(), **run_options)
+        return run_segmented(
+            segments,
+            get_upscaler,
+            factory=upscaler_factory,
+            workers=workers or default_workers(upscaler_factory),
+            merge=bool(segment_options.get("merge")),
+            **run_options,
+        )
 
     if not src.is_dir():
         if dst.is_dir() and not same_file(src, dst):

@@ -52,11 +52,25 @@ class _Meta:
     sar: Fraction
 
 
-def decoder_command(src: Path, stream_index: int, *, color_matrix: str | None = None) -> list[str]:
-    """``color_matrix`` overrides the YCbCr matrix the stream is tagged with (for untagged streams)."""
+def decoder_command(
+    src: Path, stream_index: int, *, color_matrix: str | None = None, start: float | None = None
+) -> list[str]:
+    """``color_matrix`` overrides the YCbCr matrix the stream is tagged with (for untagged streams).
+
+    ``start`` (seconds; segments of a long job): decode from the keyframe at or before ``start``
+    (0: from the beginning) with the file's own timestamps, less its start time (``-copyts
+    -start_at_zero``): a frame gets the same pts however far we seek, and the same as without
+    ``start``. No frame before ``start`` is dropped here (``-noaccurate_seek``): the caller picks its
+    range by pts and can tell a seek that landed too late (some demuxers seek inexactly).
+    """
     scale = {"flags": SWS_FLAGS, **({"in_color_matrix": color_matrix} if color_matrix else {})}
+    seek: dict = {}
+    if start is not None:
+        seek = {"copyts": None, "start_at_zero": None}
+        if start > 0:
+            seek.update(ss=f"{start:.6f}", noaccurate_seek=None)
     video = (
-        ffmpeg_python.input(media_arg(src))[str(stream_index)]
+        ffmpeg_python.input(media_arg(src), **seek)[str(stream_index)]
         .filter("showinfo", checksum=0)
         .filter("scale", **scale)
         .filter("format", "rgb24")
@@ -73,10 +87,19 @@ class FrameReader:
     describe the stream. Iterate :meth:`batches`; call :meth:`stop` in a ``finally``.
     """
 
-    def __init__(self, src: Path, stream_index: int, *, queue_size: int = 8, color_matrix: str | None = None):
+    def __init__(
+        self,
+        src: Path,
+        stream_index: int,
+        *,
+        queue_size: int = 8,
+        color_matrix: str | None = None,
+        start: float | None = None,
+    ):
         self.src = Path(src)
         self.stream_index = stream_index
         self.color_matrix = color_matrix
+        self.start_at = start  # see decoder_command
         self.time_base: Fraction | None = None
         self.frame_rate: Fraction | None = None
         self.sar = Fraction(1)
@@ -93,7 +116,7 @@ class FrameReader:
     # -- decoder side (threads) ------------------------------------------------------------------
     def start(self) -> None:
         self.proc = FFmpegProcess(
-            decoder_command(self.src, self.stream_index, color_matrix=self.color_matrix),
+            decoder_command(self.src, self.stream_index, color_matrix=self.color_matrix, start=self.start_at),
             role="decoder",
             stdout=True,
             on_line=self._on_line,

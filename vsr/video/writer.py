@@ -95,40 +95,25 @@ def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> Stream
     return plan
 
 
-def encoder_command(
-    *,
-    src: Path,
-    info: MediaInfo,
-    tmp: Path,
-    encode: EncodeOptions,
-    plan: StreamPlan,
-    time_base: Fraction,
-    offset: Fraction,
-    sar: Fraction,
-) -> list[str]:
-    """The ffmpeg command that reads Matroska frames on stdin and writes ``tmp``."""
-    frames_in = ffmpeg_python.input("pipe:0", format="matroska", itsoffset=f"{float(offset):.9f}")
-    source = ffmpeg_python.input(media_arg(src))
-    video = frames_in["0"]
+def _video_filters(video, encode: EncodeOptions, sar: Fraction):
+    """Pixel aspect, RGB -> YCbCr (BT.709, tagged) unless the output is RGB, and the output pixel format."""
     if sar != 1:
         video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
     if not encode.is_rgb:
         # Say which matrix we convert with, and tag the output with it, so players do not guess.
         video = video.filter("scale", out_color_matrix="bt709", out_range="tv", flags="bicubic+accurate_rnd")
-    video = video.filter("format", encode.pix_fmt)
+    return video.filter("format", encode.pix_fmt)
 
+
+def _video_encoder_options(encode: EncodeOptions, time_base: Fraction) -> dict:
+    """The encoder's options: codec, quality, colour tags, and the source's time base for exact timestamps."""
     codec = encode.codec
     kwargs: dict = {
-        "format": encode.container.muxer,
         "c:v": codec.name,
         "pix_fmt": encode.pix_fmt,
         "fps_mode": "passthrough",
         "enc_time_base": f"{time_base.numerator}/{time_base.denominator}",
-        "map_metadata": "1",
-        "map_chapters": "1",
-        "map_metadata:s:v:0": f"1:s:{info.video.index}",
         **codec.options,
-        **encode.container.options,
     }
     if encode.crf is not None:
         kwargs["crf"] = str(encode.crf)
@@ -136,8 +121,38 @@ def encoder_command(
         kwargs["preset"] = encode.preset
     if not encode.is_rgb:
         kwargs.update(colorspace="bt709", color_primaries="bt709", color_trc="bt709", color_range="tv")
-    if codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
-        kwargs["tag:v"] = codec.mp4_tag
+    return kwargs
+
+
+def _frames_input(offset: Fraction):
+    """Our Matroska frames on stdin; ``offset`` (seconds) is the first frame's time in the source."""
+    return ffmpeg_python.input("pipe:0", format="matroska", itsoffset=f"{float(offset):.9f}")
+
+
+def _compile(out, tmp: Path, encode: EncodeOptions) -> list[str]:
+    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
+    args = out.compile(cmd=ffmpeg_exe())
+    if encode.container.muxer in ("mp4", "mov"):
+        # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
+        blank = [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+        at = args.index(media_arg(tmp))  # ffmpeg-python puts global options last, so find the output name
+        args[at:at] = blank
+    return args
+
+
+def _mux_command(video, video_options: dict, *, src: Path, info: MediaInfo, tmp: Path, encode, plan) -> list[str]:
+    """The output ``tmp``: ``video`` (input #0) plus what ``plan`` maps from the source (input #1)."""
+    source = ffmpeg_python.input(media_arg(src))
+    kwargs: dict = {
+        "format": encode.container.muxer,
+        **video_options,
+        "map_metadata": "1",
+        "map_chapters": "1",
+        "map_metadata:s:v:0": f"1:s:{info.video.index}",
+        **encode.container.options,
+    }
+    if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
+        kwargs["tag:v"] = encode.codec.mp4_tag
     outputs = [video]
     counters: dict[str, int] = {}
     for stream, opts in plan.streams:
@@ -151,15 +166,53 @@ def encoder_command(
         # Nothing mapped from the source (no audio or subtitles), but it must stay input #1 for the
         # metadata and chapter maps; ffmpeg-python drops unreferenced inputs, so map "its audio, if any".
         outputs.append(source["a?"])
-    out = ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs)
-    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
-    args = out.compile(cmd=ffmpeg_exe())
-    if encode.container.muxer in ("mp4", "mov"):
-        # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
-        blank = [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
-        at = args.index(media_arg(tmp))  # ffmpeg-python puts global options last, so find the output name
-        args[at:at] = blank
-    return args
+    return _compile(ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs), tmp, encode)
+
+
+def encoder_command(
+    *,
+    src: Path,
+    info: MediaInfo,
+    tmp: Path,
+    encode: EncodeOptions,
+    plan: StreamPlan,
+    time_base: Fraction,
+    offset: Fraction,
+    sar: Fraction,
+) -> list[str]:
+    """The ffmpeg command that reads Matroska frames on stdin and writes ``tmp``."""
+    video = _video_filters(_frames_input(offset)["0"], encode, sar)
+    options = _video_encoder_options(encode, time_base)
+    return _mux_command(video, options, src=src, info=info, tmp=tmp, encode=encode, plan=plan)
+
+
+def segment_encoder_command(
+    *, tmp: Path, encode: EncodeOptions, time_base: Fraction, offset: Fraction, sar: Fraction
+) -> list[str]:
+    """Like :func:`encoder_command`, but video only: one segment of a long job.
+
+    Same filters, encoder settings and timestamps (``offset``: the segment's first frame's time in the
+    source) as a single pass, so each frame's time is rounded to the container's precision exactly as
+    there. A fresh encoder per segment starts with a keyframe (IDR) and references nothing outside the
+    segment, so segments join by stream copy.
+    """
+    video = _video_filters(_frames_input(offset)["0"], encode, sar)
+    options = {"format": encode.container.muxer, **_video_encoder_options(encode, time_base)}
+    if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
+        options["tag:v"] = encode.codec.mp4_tag
+    return _compile(ffmpeg_python.output(video, media_arg(tmp), **options), tmp, encode)
+
+
+def concat_command(
+    *, listing: Path, src: Path, info: MediaInfo, tmp: Path, encode: EncodeOptions, plan: StreamPlan, offset: Fraction
+) -> list[str]:
+    """Join the segments named in the ffconcat file ``listing`` by stream copy, muxed as a single pass would be.
+
+    ``offset`` (seconds) is where the first segment starts: the concat demuxer starts at 0, and this
+    puts the video back where it was beside the source's other streams, as :func:`encoder_command` does.
+    """
+    segments = ffmpeg_python.input(media_arg(listing), format="concat", safe="0", itsoffset=f"{float(offset):.9f}")
+    return _mux_command(segments["0"], {"c:v": "copy"}, src=src, info=info, tmp=tmp, encode=encode, plan=plan)
 
 
 class FrameWriter:
