@@ -105,3 +105,59 @@ def test_user_weights_file_and_bad_files(tmp_path, tiny_weights):
 def test_bad_precision():
     with pytest.raises(ModelError, match="precision"):
         registry.load_model("mse", weights="x", precision="fp8")
+
+
+def _generator_with_batchnorm_stats(seed=2, **arch):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    g = build_generator(**arch)
+    rng = np.random.default_rng(seed)
+    for layer in g.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            layer.beta.assign(rng.normal(0, 0.1, n))
+            layer.moving_mean.assign(rng.normal(0, 0.1, n))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n))
+    return g
+
+
+@pytest.mark.parametrize("scale", [4, 2])
+def test_folded_generator_equals_batchnorm_generator_in_inference(scale):
+    from vsr.models.fold import fold_batchnorm, inference_generator, subpixel_tail
+
+    g = _generator_with_batchnorm_stats(blocks=2, channels=8, scale=scale)
+    folded = fold_batchnorm(g)
+    assert not [l for l in folded.layers if "BatchNormalization" in type(l).__name__]
+    assert folded.count_params() < g.count_params()
+    x = np.random.default_rng(0).random((2, 13, 17, 3)).astype(np.float32)
+    ref = np.asarray(g(x, training=False))
+    for model in (folded, subpixel_tail(folded), inference_generator(g)):
+        got = np.asarray(model(x))
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=2e-5)
+    # Not vacuous: the BatchNorm statistics matter.
+    assert np.abs(np.asarray(build_generator(blocks=2, channels=8, scale=scale)(x)) - ref).max() > 1e-3
+
+
+def test_subpixel_tail_keeps_the_image_border():
+    """The rewritten tail sees the same zero padding as the original at every edge and size."""
+    from vsr.models.fold import inference_generator
+
+    g = _generator_with_batchnorm_stats(blocks=1, channels=4)
+    fast = inference_generator(g)
+    for h, w in [(1, 1), (2, 3), (5, 4)]:
+        x = np.random.default_rng(h * w).random((1, h, w, 3)).astype(np.float32)
+        np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(g(x, training=False)), atol=2e-5)
+
+
+def test_weights_files_keep_batchnorm(tiny_weights):
+    """Folding happens after loading: weights files (BatchNorm included) are unchanged."""
+    model = registry.load_generator(tiny_weights, weights.infer_generator_arch(tiny_weights), inference=False)
+    assert any("BatchNormalization" in type(l).__name__ for l in model.layers)
+
+
+def test_precision_names():
+    assert registry.PRECISIONS == ("float32", "bf16", "mixed")
+    assert registry._dtype_policy("bf16") == "mixed_bfloat16"

@@ -51,12 +51,14 @@ def models_command():
 def _register_optional_commands():
     # Each command lives beside the library code it drives; importing them is cheap (no TensorFlow).
     from vsr.bench.command import bench_command
+    from vsr.export_command import export_command
     from vsr.train.command import train_command
     from vsr.video.command import upscale_command
 
     main.add_command(upscale_command)
     main.add_command(bench_command)
     main.add_command(train_command)
+    main.add_command(export_command)
 
 
 _register_optional_commands()

@@ -8,11 +8,19 @@ same compiled call), and converts to and from uint8.
 import numpy as np
 
 from vsr.errors import ModelError
+from vsr.runtime import compiled_call, resolve_runtime
 
-#: Frames with more input pixels than this are tiled by default (about 640x640): the full
-#: generator's activations at 4x take ~1 KB per input pixel per layer in float32.
+#: Input pixels one model call may hold (about 640x640): frames larger than this are tiled by
+#: default, and fewer frames or tiles go into one call when a batch would exceed it. The full
+#: generator takes ~10 KB per input pixel (LiteRT, measured; 256 channels at 2x at its widest),
+#: so this bounds one call to about 4 GB.
 AUTO_TILE_PIXELS = 640 * 640
-AUTO_TILE_SIZE = 256
+#: Automatic tile (core) size, an upper bound: cores are balanced so that no tile is a sliver.
+#: benchmarks/engine_speed.py --sweep: LiteRT takes 27 us per window pixel up to ~200x200 windows,
+#: 32 at 336, 36 at 448, 40 at 600 (the activations outgrow the L3 cache), so on 1080p balanced
+#: cores from 288 to 560 (windows 370-640) all cost within 3%; 320 keeps a window near 1.4 GB.
+#: (256 unbalanced, the old choice, cost 1.3x as much on 1080p.)
+AUTO_TILE_SIZE = 320
 
 
 def tile_windows(length, tile, pad):
@@ -44,9 +52,12 @@ class Upscaler:
             ``AUTO_TILE_PIXELS``), ``0`` = never tile.
         pad: context each side of a tile, in input pixels; at least the receptive radius.
         name: shown in messages and reports.
+        runtime: where the model runs: ``"tf"`` (the Keras backend's compiled call; it sees later
+            weight updates, as validation during training needs), ``"litert"`` (LiteRT/XNNPACK on
+            the CPU; a copy of the weights frozen here) or ``"auto"`` (see ``vsr.runtime``).
     """
 
-    def __init__(self, model, scale, *, batch=4, tile=None, pad=40, name="model"):
+    def __init__(self, model, scale, *, batch=4, tile=None, pad=40, name="model", runtime="tf"):
         if batch < 1:
             raise ModelError(f"--batch must be at least 1, got {batch}")
         if tile is not None and tile < 0:
@@ -57,13 +68,18 @@ class Upscaler:
         self.tile = tile
         self.pad = int(pad)
         self.name = name
-        self._call = _compiled_call(model)
+        self.runtime = resolve_runtime(runtime, _precision_of(model))
+        self._call = compiled_call(model, self.runtime)
 
     def tile_size_for(self, height, width):
-        """The tile size used for frames of this size, or 0 when they run whole."""
+        """The largest tile (core) size used for frames of this size, or 0 when they run whole."""
         if self.tile is None:
             return AUTO_TILE_SIZE if height * width > AUTO_TILE_PIXELS else 0
         return self.tile if self.tile and (height > self.tile or width > self.tile) else 0
+
+    def _per_call(self, pixels):
+        # Batching does not change the speed per pixel on the CPU; it only adds memory.
+        return max(1, min(self.batch, AUTO_TILE_PIXELS // max(pixels, 1)))
 
     def upscale(self, frames):
         """Super-resolve frames.
@@ -85,8 +101,9 @@ class Upscaler:
             out = self._upscale_tiled(frames, tile)
         else:
             out = np.empty((n, h * self.scale, w * self.scale, 3), np.uint8)
-            for i in range(0, n, self.batch):
-                out[i:i + self.batch] = self._run(frames[i:i + self.batch])
+            step = self._per_call(h * w)
+            for i in range(0, n, step):
+                out[i:i + step] = self._run(frames[i:i + step])
         return out[0] if single else out
 
     def _run(self, batch):
@@ -97,12 +114,13 @@ class Upscaler:
     def _upscale_tiled(self, frames, tile):
         n, h, w, _ = frames.shape
         s = self.scale
-        wh, rows = tile_windows(h, tile, self.pad)
-        ww, cols = tile_windows(w, tile, self.pad)
+        wh, rows = tile_windows(h, _balanced(h, tile), self.pad)
+        ww, cols = tile_windows(w, _balanced(w, tile), self.pad)
         jobs = [(f, r, c) for f in range(n) for r in rows for c in cols]
         out = np.empty((n, h * s, w * s, 3), np.uint8)
-        for i in range(0, len(jobs), self.batch):
-            chunk = jobs[i:i + self.batch]
+        step = self._per_call(wh * ww)
+        for i in range(0, len(jobs), step):
+            chunk = jobs[i:i + step]
             windows = np.stack([frames[f, r[2]:r[2] + wh, c[2]:c[2] + ww] for f, r, c in chunk])
             sr = self._run(windows)
             for k, (f, (y0, y1, wy), (x0, x1, wx)) in enumerate(chunk):
@@ -111,21 +129,14 @@ class Upscaler:
         return out
 
 
-def _compiled_call(model):
-    """One compiled inference function for any input shape.
+def _balanced(length, tile):
+    """The smallest core size that needs as few tiles as ``tile`` does: 1080 at 320 -> 270 (4 tiles),
+    not 320 x 3 + 120, so no window is mostly overlap."""
+    return -(-length // -(-length // tile))
 
-    TensorFlow: a ``tf.function`` with a fully dynamic signature traces once for every size.
-    Other Keras backends (JAX, torch): ``predict_on_batch`` compiles per input shape, which a
-    video hits once.
-    """
-    import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([None, None, None, 3], tf.float32)
-        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec],
-                         reduce_retracing=True)
-        return lambda x: fn(x).numpy()
-    return model.predict_on_batch
-
+def _precision_of(model):
+    # A functional model keeps the default policy itself; its layers carry the mixed one.
+    layers = getattr(model, "layers", [model])
+    low = any(layer.dtype_policy.compute_dtype != "float32" for layer in layers)
+    return "mixed" if low else "float32"

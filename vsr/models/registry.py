@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from vsr.errors import ModelError, WeightsError
 from vsr.models import weights as weights_mod
+from vsr.runtime import check_runtime, resolve_runtime, warn_if_emulated
 
 DEFAULT_ARCH = {"blocks": 16, "channels": 64, "scale": 4}
 
@@ -30,7 +31,9 @@ MODELS = {
     "bicubic": ModelSpec("bicubic", "MATLAB-compatible bicubic interpolation (no weights)"),
 }
 
-PRECISIONS = ("float32", "mixed")
+#: ``bf16``: bfloat16 compute, float32 weights and output (fast where the CPU has AVX512-BF16/AMX,
+#: or on a GPU). ``mixed``: bfloat16 on the CPU, float16 on a GPU.
+PRECISIONS = ("float32", "bf16", "mixed")
 
 
 def get_spec(name):
@@ -47,20 +50,16 @@ def _dtype_policy(precision):
         raise ModelError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}")
     if precision == "float32":
         return None
-    import keras
+    if precision == "bf16":
+        return "mixed_bfloat16"
+    from vsr.runtime import tf_sees_gpu
 
     # float16 needs a GPU to pay off; bfloat16 is what current CPUs (AVX512-BF16, AMX) accelerate.
-    gpu = keras.backend.backend() == "tensorflow" and _tf_sees_gpu()
-    return "mixed_float16" if gpu else "mixed_bfloat16"
+    return "mixed_float16" if tf_sees_gpu() else "mixed_bfloat16"
 
 
-def _tf_sees_gpu():
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="float32"):
+def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="float32",
+               runtime="auto"):
     """Build the upscaler for a named model.
 
     Args:
@@ -68,35 +67,56 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
         weights: path of a ``.weights.h5`` file to use instead of the bundled, checksummed one;
             its architecture is read from the file.
         batch, tile: see ``vsr.engine.Upscaler``.
-        precision: ``"float32"`` or ``"mixed"`` (bfloat16 on CPU, float16 on GPU).
+        precision: ``"float32"``, ``"bf16"`` or ``"mixed"`` (bfloat16 on CPU, float16 on GPU).
+        runtime: ``"auto"``, ``"tf"`` or ``"litert"`` (see ``vsr.runtime``).
     Returns:
         An object with ``.scale`` and ``.upscale(uint8 frames (N, H, W, 3))``.
     """
     spec = get_spec(name)
     policy = _dtype_policy(precision)
+    check_runtime(runtime)
     if spec.arch is None:
         if weights:
             raise ModelError(f"model '{name}' has no weights: drop --weights or pick another model")
         from vsr.models.bicubic import BicubicUpscaler
 
         return BicubicUpscaler(scale=spec.scale)
-    if weights:
-        path = weights
-        if not os.path.isfile(path):
-            raise WeightsError(f"weights file {path} not found: check the --weights path")
-        arch = weights_mod.infer_generator_arch(path)
-    else:
-        path, entry = weights_mod.bundled_weights(name)
-        arch = {**DEFAULT_ARCH, **entry.arch}
+    path, arch = generator_weights(name, weights)
 
     from vsr.engine import Upscaler
-    from vsr.models.srgan import build_generator, receptive_radius
+    from vsr.models.srgan import receptive_radius
+
+    runtime = resolve_runtime(runtime, precision)
+    warn_if_emulated(precision)
+    model = load_generator(path, arch, dtype=policy)
+    return Upscaler(model, arch["scale"], batch=batch, tile=tile,
+                    pad=receptive_radius(arch["blocks"], arch["scale"]), name=name, runtime=runtime)
+
+
+def generator_weights(name, weights=None):
+    """``(path, arch)`` of model ``name``'s generator weights: ``weights`` (a ``.weights.h5`` file,
+    architecture read from it) or the bundled, checksummed file. ``WeightsError`` if unusable."""
+    if weights:
+        if not os.path.isfile(weights):
+            raise WeightsError(f"weights file {weights} not found: check the --weights path")
+        return weights, weights_mod.infer_generator_arch(weights)
+    path, entry = weights_mod.bundled_weights(name)
+    return path, {**DEFAULT_ARCH, **entry.arch}
+
+
+def load_generator(path, arch, dtype=None, inference=True):
+    """The generator of ``arch`` with the weights of ``path``.
+
+    ``inference=True`` returns it prepared for inference (``vsr.models.fold.inference_generator``:
+    BatchNorm folded, the tail moved before the last shuffle): same outputs, fewer and wider ops.
+    """
+    from vsr.models.fold import inference_generator
+    from vsr.models.srgan import build_generator
 
     model = build_generator(blocks=arch["blocks"], channels=arch["channels"], scale=arch["scale"],
-                            dtype=policy)
+                            dtype=dtype)
     weights_mod.load_weights_into(model, path)
-    return Upscaler(model, arch["scale"], batch=batch, tile=tile,
-                    pad=receptive_radius(arch["blocks"], arch["scale"]), name=name)
+    return inference_generator(model, dtype=dtype) if inference else model
 
 
 def describe_models():

@@ -24,6 +24,10 @@ class PixelShuffle(layers.Layer):
 
     def call(self, x):
         r = self.factor
+        if hasattr(ops, "depth_to_space"):
+            # One native op (Keras >= 3.9): TFLite/XNNPACK and OpenVINO run it directly, where the
+            # 6-D transpose below leaves the accelerated path.
+            return ops.depth_to_space(x, r)
         shape = ops.shape(x)
         n, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
         out_c = c // (r * r)
@@ -47,7 +51,8 @@ def _prelu(name, **kw):
                         name=name, **kw)
 
 
-def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_generator"):
+def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_generator",
+                    batchnorm=True):
     """SRResNet / SRGAN generator.
 
     Args:
@@ -55,25 +60,31 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
         channels: feature width (64 in the paper).
         scale: 2 or 4 (one or two pixel-shuffle x2 stages).
         dtype: optional Keras dtype policy name (e.g. ``"mixed_bfloat16"``).
+        batchnorm: False builds the inference variant with every BatchNorm folded away: the convs
+            it followed get biases instead (same layer names; ``vsr.models.fold`` fills it).
 
     Input: (N, H, W, 3) RGB float in [0, 1], any H and W. Output: (N, scale*H, scale*W, 3), float32.
     """
     if scale not in (2, 4):
         raise ValueError(f"scale must be 2 or 4, got {scale}")
     kw = {"dtype": dtype} if dtype else {}
+
+    def conv_bn(y, conv_name, bn_name):
+        y = layers.Conv2D(channels, 3, padding="same", use_bias=not batchnorm, name=conv_name, **kw)(y)
+        if batchnorm:
+            y = layers.BatchNormalization(momentum=0.9, name=bn_name, **kw)(y)
+        return y
+
     inp = keras.Input(shape=(None, None, 3), name="lr")
     x = layers.Conv2D(channels, 9, padding="same", name="head_conv", **kw)(inp)
     x = _prelu("head_prelu", **kw)(x)
     head = x
     for b in range(blocks):
-        y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"res{b}_conv1", **kw)(x)
-        y = layers.BatchNormalization(momentum=0.9, name=f"res{b}_bn1", **kw)(y)
+        y = conv_bn(x, f"res{b}_conv1", f"res{b}_bn1")
         y = _prelu(f"res{b}_prelu", **kw)(y)
-        y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"res{b}_conv2", **kw)(y)
-        y = layers.BatchNormalization(momentum=0.9, name=f"res{b}_bn2", **kw)(y)
+        y = conv_bn(y, f"res{b}_conv2", f"res{b}_bn2")
         x = layers.Add(name=f"res{b}_add", **kw)([x, y])
-    x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name="body_conv", **kw)(x)
-    x = layers.BatchNormalization(momentum=0.9, name="body_bn", **kw)(x)
+    x = conv_bn(x, "body_conv", "body_bn")
     x = layers.Add(name="body_add", **kw)([head, x])
     for u in range(scale // 2):
         x = layers.Conv2D(channels * 4, 3, padding="same", name=f"up{u}_conv", **kw)(x)
