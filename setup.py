@@ -28,15 +28,16 @@ setup(
         "click>=8.1",
         "tqdm>=4.66",
         "h5py>=3.10",
+        # LiteRT/XNNPACK runs the generator ~1.75x faster than TensorFlow on the CPU
+        # (benchmarks/engine_speed.py); `--runtime auto` falls back to TensorFlow without it.
+        "ai-edge-litert>=2.0; platform_system != 'Windows'",
     ],
     extras_require={
         "train": ["pyyaml>=6", "tensorboard>=2.16", "matplotlib>=3.8"],
-        # LiteRT/XNNPACK: `--runtime auto` uses it on the CPU when installed (else TensorFlow).
-        "litert": ["ai-edge-litert>=2.0"],
         # benchmarks/engine_speed.py's outside reference.
         "bench": ["openvino>=2024.0"],
         "dev": ["pytest>=8", "scikit-image>=0.22", "matplotlib>=3.8", "pyyaml>=6", "psutil>=5.9",
-                "jax[cpu]>=0.4.30", "ai-edge-litert>=2.0"],
+                "jax[cpu]>=0.4.30"],
     },
     entry_points={"console_scripts": ["vsr=vsr.cli:main"]},
 )

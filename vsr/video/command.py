@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from ..errors import Cancelled, VsrError
+from ..models.registry import PRECISIONS
+from ..runtime import RUNTIMES
 from .formats import VIDEO_CODECS
 
 #: Exit status when some files of a folder failed (each was reported).
@@ -39,12 +41,14 @@ class ModelFactory:
     batch: int = 4
     tile: int | None = None
     precision: str = "float32"
+    runtime: str = "auto"
 
     def __call__(self):
         import vsr  # the lead's public API; imported late so a bad path fails before TensorFlow loads
 
         return vsr.load_model(
-            self.model, weights=self.weights, batch=self.batch, tile=self.tile, precision=self.precision
+            self.model, weights=self.weights, batch=self.batch, tile=self.tile, precision=self.precision,
+            runtime=self.runtime,
         )
 
     def identity(self) -> dict:
@@ -62,6 +66,7 @@ class ModelFactory:
             "weights_sha256": digest,
             "tile": self.tile,
             "precision": self.precision,
+            "runtime": self.runtime,  # LiteRT and TensorFlow may differ by one grey level
         }
 
     def gpus(self) -> int:
@@ -105,7 +110,21 @@ def _parse_shard(ctx, param, value):
     default=None,
     help="Input tile size in pixels (0 = never tile; default: tile only large frames).",
 )
-@click.option("--precision", type=click.Choice(["float32", "mixed"]), default="float32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="float32",
+    show_default=True,
+    help="bf16: bfloat16 compute (fast where the CPU has AVX512-BF16/AMX, or on a GPU); "
+    "mixed: bf16 on the CPU, float16 on a GPU.",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default="auto",
+    show_default=True,
+    help="auto: LiteRT/XNNPACK on the CPU for float32 when installed, else TensorFlow.",
+)
 @click.option(
     "--codec",
     type=click.Choice(sorted(VIDEO_CODECS)),
@@ -151,6 +170,7 @@ def upscale_command(
     batch,
     tile,
     precision,
+    runtime,
     codec,
     crf,
     preset,
@@ -175,7 +195,7 @@ def upscale_command(
     """
     from .pipeline import upscale_path
 
-    load_upscaler = ModelFactory(model, weights, batch, tile, precision)
+    load_upscaler = ModelFactory(model, weights, batch, tile, precision, runtime)
 
     def report(result):
         if result.status == "failed":
