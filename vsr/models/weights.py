@@ -20,7 +20,7 @@ The folder is found in this order: ``$VSR_WEIGHTS_DIR``; the copy installed insi
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from vsr.errors import WeightsError
@@ -56,8 +56,7 @@ class WeightsEntry:
 
     @classmethod
     def from_dict(cls, name, d):
-        known = {k: d[k] for k in ("file", "sha256", "arch", "recipe", "steps", "cpu_hours", "data",
-                                   "scores") if k in d}
+        known = {k: d[k] for k in _RECORD_FIELDS if k in d}
         missing = {"file", "sha256", "arch"} - known.keys()
         if missing:
             raise WeightsError(f"manifest entry '{name}' lacks {sorted(missing)}: fix weights/{MANIFEST}")
@@ -65,10 +64,11 @@ class WeightsEntry:
         return cls(name=name, extra=extra, **known)
 
     def to_dict(self):
-        d = {k: getattr(self, k) for k in ("file", "sha256", "arch", "recipe", "steps", "cpu_hours",
-                                           "data", "scores")}
-        d.update(self.extra)
-        return d
+        return {**{k: getattr(self, k) for k in _RECORD_FIELDS}, **self.extra}
+
+
+#: The manifest keys of an entry: every field but the name (the dict key) and ``extra``.
+_RECORD_FIELDS = tuple(f.name for f in fields(WeightsEntry) if f.name not in ("name", "extra"))
 
 
 def read_manifest(folder=None):
