@@ -203,3 +203,54 @@ def test_train_cli_and_continuing_from_committed_weights(photo_dirs, tmp_path):
 
     missing = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "nope.yaml")])
     assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_publish_weights_records_scores_measured_by_the_bench(photo_dirs, tmp_path):
+    """training/publish_weights.py: bundles the run's export and writes scores that the bench protocol
+    gives for that file (checked here independently with vsr.quality on the same images)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vsr.models.registry import load_model
+    from vsr.models.weights import read_manifest, sha256_of
+    from vsr.quality import degrade_bi, psnr_y
+
+    Trainer(tiny_config(photo_dirs, steps=3), tmp_path / "run", progress=False).run()
+    # a tiny Set5 (two of the validation photos) and a tiny Vid4 (two 2-frame sequences)
+    data = tmp_path / "datasets"
+    images = sorted(photo_dirs[1].rglob("*.png"))
+    (data / "Set5").mkdir(parents=True)
+    for p in images:
+        cv2.imwrite(str(data / "Set5" / p.name), cv2.imread(str(p))[:96, :100])
+    for seq, p in zip(("a", "b"), images):
+        (data / "Vid4" / "GT" / seq).mkdir(parents=True)
+        for k in range(2):
+            cv2.imwrite(str(data / "Vid4" / "GT" / seq / f"{k:08d}.png"), cv2.imread(str(p))[k:k + 64, :80])
+    out = tmp_path / "weights"
+    out.mkdir()
+    env = {**os.environ, "VSR_WEIGHTS_DIR": str(out), "VSR_DATASETS": str(data)}
+    script = Path(__file__).resolve().parents[1] / "training" / "publish_weights.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), "--as", "mse",
+                          "--sets", "set5,vid4"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+    entry = read_manifest(out)["mse"]
+    assert entry.file == "mse.weights.h5" and entry.sha256 == sha256_of(out / entry.file)
+    assert {"set5", "vid4"} <= set(entry.scores)  # besides the validation score of training
+    up = load_model("perpix", weights=out / entry.file, runtime="tf")
+
+    def y_psnr(hr, crop):
+        return psnr_y(up.upscale(degrade_bi(hr)), hr, crop_border=crop)
+
+    set5 = [y_psnr(cv2.imread(str(p))[:96, :100, ::-1].copy(), 4) for p in sorted((data / "Set5").iterdir())]
+    assert entry.scores["set5"]["psnr_y"] == pytest.approx(np.mean(set5), abs=2e-3)
+    assert "psnr_rgb_nocrop" in entry.scores["set5"]
+    per_seq = entry.scores["vid4"]["psnr_y_per_item"]
+    assert set(per_seq) == {"a", "b"}
+    for seq in ("a", "b"):
+        frames = sorted((data / "Vid4" / "GT" / seq).iterdir())
+        want = np.mean([y_psnr(cv2.imread(str(f))[..., ::-1].copy(), 0) for f in frames])
+        assert per_seq[seq] == pytest.approx(want, abs=2e-3)
+    assert entry.scores["vid4"]["psnr_y"] == pytest.approx(np.mean(list(per_seq.values())), abs=2e-3)

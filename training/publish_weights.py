@@ -24,7 +24,7 @@ from vsr.models.registry import load_model  # noqa: E402
 
 
 def measure(path, sets, progress=True):
-    """{set: {"psnr_y", "ssim_y", ("psnr_rgb")}} for the generator file at ``path``."""
+    """{set: {"psnr_y", "ssim_y", ("psnr_rgb_nocrop" | "psnr_y_per_item")}} for the file at ``path``."""
     up = load_model("perpix", weights=path, batch=4)
     scores = {}
     for name in sets:
@@ -32,6 +32,9 @@ def measure(path, sets, progress=True):
         res = run_quality_bench(ds, {"model": up}, progress=progress, temporal=False)
         mean = res.mean()["model"]
         scores[name] = {"psnr_y": round(mean["psnr"], 3), "ssim_y": round(mean["ssim"], 4)}
+        if ds.kind != "images":  # per sequence, to check "beats bicubic on every sequence"
+            scores[name]["psnr_y_per_item"] = {item: round(by_model["model"]["psnr"], 3)
+                                               for item, by_model in res.per_item().items()}
         if name in ("set5", "set14"):
             rgb = run_quality_bench(open_dataset(name), {"model": up}, channel="rgb", crop_border=0,
                                     progress=progress, temporal=False).mean()["model"]

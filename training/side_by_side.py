@@ -1,0 +1,105 @@
+"""Side-by-side crops (bicubic / models / ground truth) for the model card.
+
+    python training/side_by_side.py --out weights/side_by_side.png \
+        [--model bicubic --model mse --model perpix=runs/perpix/export/perpix.weights.h5] \
+        [--crop set14/baboon:60,200,120 --crop vid4/calendar/00000010:250,330,120 ...]
+
+Each crop is ``DATASET/ITEM[/FRAME]:Y,X,SIZE`` in ground-truth pixels. The LR input is the whole
+ground-truth image degraded with the bench's MATLAB-exact BI x4, each model super-resolves the whole
+LR image (as `vsr bench` does), and the label gives that image's PSNR (Y, crop 4 on Set5/Set14,
+crop 0 on Vid4: the bench protocol) so the crop is read next to the number.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vsr.bench.datasets import read_image, shared_datasets_dir  # noqa: E402
+from vsr.models.registry import load_model  # noqa: E402
+from vsr.quality import crop_to_multiple, degrade_bi, psnr_y  # noqa: E402
+
+DEFAULT_CROPS = [
+    "set14/baboon:40,300,120",
+    "set14/comic:150,40,120",
+    "vid4/calendar/00000010:300,360,120",
+    "vid4/foliage/00000020:200,300,120",
+]
+FOLDERS = {"set5": "Set5", "set14": "Set14", "vid4": "Vid4/GT"}
+CROP_BORDER = {"set5": 4, "set14": 4, "vid4": 0}
+
+
+def parse_crop(text):
+    """``"set14/baboon:40,300,120"`` -> (dataset, image path, (y, x, size))."""
+    try:
+        where, box = text.split(":")
+        dataset, rest = where.split("/", 1)
+        y, x, size = (int(v) for v in box.split(","))
+    except ValueError:
+        raise SystemExit(f"--crop {text!r}: write DATASET/ITEM[/FRAME]:Y,X,SIZE, "
+                         "e.g. set14/baboon:40,300,120") from None
+    base = shared_datasets_dir()
+    if base is None or dataset.lower() not in FOLDERS:
+        raise SystemExit(f"--crop {text!r}: needs the shared datasets folder (set VSR_DATASETS) "
+                         f"and one of {', '.join(FOLDERS)}")
+    path = base / FOLDERS[dataset.lower()] / f"{rest}.png"
+    if not path.is_file():
+        raise SystemExit(f"--crop {text!r}: {path} does not exist")
+    return dataset.lower(), path, (y, x, size)
+
+
+def parse_model(text):
+    name, _, weights = text.partition("=")
+    return name, (weights or None)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--model", action="append", help="NAME or NAME=WEIGHTS (repeatable)")
+    ap.add_argument("--crop", action="append", help="DATASET/ITEM[/FRAME]:Y,X,SIZE (repeatable)")
+    args = ap.parse_args()
+    models = [parse_model(m) for m in (args.model or ["bicubic", "mse", "perpix"])]
+    crops = [parse_crop(c) for c in (args.crop or DEFAULT_CROPS)]
+    upscalers = [(name, load_model(name if name in ("bicubic", "mse", "perpix") else "perpix",
+                                   weights=weights, batch=1)) for name, weights in models]
+
+    columns = len(upscalers) + 1
+    fig, axes = plt.subplots(len(crops), columns, figsize=(2.6 * columns, 2.85 * len(crops)),
+                             squeeze=False)
+    for row, (dataset, path, (y, x, size)) in enumerate(crops):
+        hr = crop_to_multiple(read_image(path)[0], 4)
+        if y + size > hr.shape[0] or x + size > hr.shape[1]:
+            raise SystemExit(f"crop {y},{x},{size} falls outside {path.name} ({hr.shape[1]}x{hr.shape[0]})")
+        lr = degrade_bi(hr, 4)
+        panels = []
+        for name, up in upscalers:
+            sr = up.upscale(lr)
+            value = psnr_y(sr, hr, crop_border=CROP_BORDER[dataset])
+            panels.append((sr, f"{name}  {value:.2f} dB"))
+        panels.append((hr, "ground truth"))
+        item = path.parent.name + "/" + path.stem if dataset == "vid4" else path.stem
+        for col, (img, label) in enumerate(panels):
+            ax = axes[row][col]
+            ax.imshow(img[y:y + size, x:x + size], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(label, fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"{dataset} {item}", fontsize=8)
+    fig.suptitle("x4 BI: crops of the whole-image output; PSNR (Y) of the whole image", fontsize=10)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
