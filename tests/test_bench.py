@@ -282,3 +282,25 @@ def test_reproduces_bicubic_vid4():
     print(format_table(res))
     assert res.protocol["crop_border"] == 0
     assert res.mean()["bicubic"]["psnr"] == pytest.approx(23.78, abs=0.05)
+
+
+def test_cli_scores_a_weights_file_beside_bicubic(image_folder, tiny_weights, tmp_path):
+    """`--models bicubic,NAME=FILE` scores a generator file (e.g. a training export) under NAME."""
+    from vsr.models.registry import load_model
+    from vsr.quality import psnr_y
+
+    out = tmp_path / "report"
+    result = CliRunner().invoke(bench_command, [str(image_folder), "--models", f"bicubic,run7={tiny_weights}",
+                                                "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "run7" in result.stdout
+    data = json.loads((out / "results.json").read_text())
+    up = load_model("perpix", weights=tiny_weights)
+    hr = crop_to_multiple(bench_datasets.read_image(sorted(image_folder.iterdir())[0])[0], 4)
+    want = psnr_y(up.upscale(degrade_bi(hr)), hr, crop_border=4)
+    assert data["per_item"]["a"]["run7"]["psnr"] == pytest.approx(want, abs=1e-6)
+
+    for bad, message in ((f"a={tmp_path / 'none.h5'}", "not found"), ("x=", "NAME=FILE"),
+                         (f"a={tiny_weights},a={tiny_weights}", "twice")):
+        result = CliRunner().invoke(bench_command, [str(image_folder), "--models", bad, "-q"])
+        assert result.exit_code != 0 and message in str(result.exception), (bad, result.exception)

@@ -16,10 +16,22 @@ def _default_models():
     return ["bicubic"] + present
 
 
-def _load_models(names):
+def _load_models(entries):
+    """``{label: upscaler}`` for ``--models`` entries: a model name (bundled weights) or
+    ``LABEL=FILE``, a generator weights file (e.g. a training run's export) scored as LABEL."""
     import vsr
+    from vsr.errors import InputError
 
-    return {name: vsr.load_model(name) for name in names}
+    upscalers = {}
+    for entry in entries:
+        label, sep, path = (part.strip() for part in entry.partition("="))
+        if label in upscalers:
+            raise InputError(f"--models names {label!r} twice: give each entry its own name")
+        if sep and not (label and path):
+            raise InputError(f"--models entry {entry!r}: write NAME=FILE, e.g. step3000=runs/mse/export/mse.weights.h5")
+        # a file's architecture is read from the file; "perpix" only names the generator family
+        upscalers[label] = vsr.load_model("perpix", weights=path) if sep else vsr.load_model(label)
+    return upscalers
 
 
 @click.command("bench")
@@ -27,8 +39,9 @@ def _load_models(names):
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
               help="Folder of the named dataset (default: the shared datasets folder, $VSR_DATASETS).")
 @click.option("--models", "models", metavar="LIST",
-              help="Comma-separated models scored side by side (default: bicubic plus every "
-                   "model whose weights are present).")
+              help="Comma-separated models scored side by side: names, or NAME=FILE for a "
+                   "generator weights file such as a training run's export (default: bicubic plus "
+                   "every model whose weights are present).")
 @click.option("--degradation", type=click.Choice(["BI", "BD"], case_sensitive=False), default="BI",
               show_default=True, help="BI: MATLAB bicubic down; BD: Gaussian blur (sigma 1.6) + decimate.")
 @click.option("--crop-border", type=click.IntRange(min=0),
