@@ -302,7 +302,9 @@ def test_signals_in_a_real_process_clean_up(clip, tmp_path, signum):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM: exit 130, nothing left."""
     out = tmp_path / "out"
     out.mkdir()
-    proc = run_script(clip("long.mp4"), out / "out.mp4", delay=0.3, start_new_session=True)
+    # The first batch takes 30 s, so the signal always lands mid-run however loaded the machine is
+    # (with a short delay, a slow test process could signal a job that had already finished).
+    proc = run_script(clip("long.mp4"), out / "out.mp4", delay=30, start_new_session=True)
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.2)
     os.killpg(proc.pid, signum)
