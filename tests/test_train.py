@@ -254,3 +254,37 @@ def test_publish_weights_records_scores_measured_by_the_bench(photo_dirs, tmp_pa
         want = np.mean([y_psnr(cv2.imread(str(f))[..., ::-1].copy(), 0) for f in frames])
         assert per_seq[seq] == pytest.approx(want, abs=2e-3)
     assert entry.scores["vid4"]["psnr_y"] == pytest.approx(np.mean(list(per_seq.values())), abs=2e-3)
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signals_stop_a_real_training_process_with_a_checkpoint(photo_dirs, tmp_path, signum):
+    """`vsr train` in its own process: SIGTERM (a scheduler's stop) or Ctrl-C ends it after the current
+    step with exit 130 and a checkpoint at the step reached, from which --resume continues."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("name: tiny\nblocks: 2\nchannels: 8\nhr_crop: 32\nbatch: 2\nloss: mse\n"
+                      "checkpoint_every: 100000\nvalidate_every: 100000\n")
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "train", "--config", str(recipe), "--data",
+                             str(photo_dirs[0]), "--out", str(run), "--steps", "100000", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not ((run / "log.jsonl").is_file() and (run / "log.jsonl").read_text().strip()):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    errors = [line for line in err.splitlines() if line.startswith("vsr: error:")]
+    assert len(errors) == 1 and "checkpoint saved" in errors[0] and "--resume" in errors[0]
+    step = int(errors[0].split("stopped at step ")[1].split(";")[0])
+    assert step >= 10 and (run / "checkpoints" / f"step-{step:07d}" / "state.json").is_file()

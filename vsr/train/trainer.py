@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -261,7 +262,7 @@ class Trainer:
         log = open(self.run_dir / "log.jsonl", "a")
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=cfg.name)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        stop = _StopRequests()
         t_last, s_last = time.time(), self.step
         wall_base, t_start = self.wall_seconds, time.time()
         try:
@@ -285,12 +286,14 @@ class Trainer:
                     log.flush()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self.save_checkpoint()
+                if stop.requested:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.save_checkpoint()
             raise Cancelled(f"training stopped at step {self.step}; checkpoint saved: rerun the same "
                             "command with --resume to continue") from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            stop.restore()
             bar.close()
             log.close()
             writer.close()
@@ -322,5 +325,23 @@ def _assign(variables, arrays):
         var.assign(value)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _StopRequests:
+    """SIGINT/SIGTERM ask the training loop to stop after the current step (it then saves a
+    checkpoint). A flag rather than an exception raised from the handler: TensorFlow's C++ code
+    runs Python signal handlers itself and can drop the exception, which left a real run ignoring
+    SIGTERM. A second Ctrl-C raises at once, for a step that never returns."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
