@@ -302,13 +302,19 @@ def test_signals_in_a_real_process_clean_up(clip, tmp_path, signum):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM: exit 130, nothing left."""
     out = tmp_path / "out"
     out.mkdir()
-    # The first batch takes 30 s, so the signal always lands mid-run however loaded the machine is
-    # (with a short delay, a slow test process could signal a job that had already finished).
-    proc = run_script(clip("long.mp4"), out / "out.mp4", delay=30, start_new_session=True)
-    assert proc.stdout.readline().strip() == "started"
-    time.sleep(0.2)
-    os.killpg(proc.pid, signum)
-    result = script_result(proc)
+    # The first batch takes 30 s, so the signal always lands mid-run. The child gets SIGINT's default
+    # action back, as in a terminal: run from a background job (`cmd &`), it would inherit SIGINT
+    # ignored, and Python then leaves Ctrl-C ignored, rightly.
+    proc = run_script(clip("long.mp4"), out / "out.mp4", delay=30, start_new_session=True,
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(0.2)
+        os.killpg(proc.pid, signum)
+        result = script_result(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
     assert result["error"] == "Cancelled" and "\n" not in result["message"]
     assert result["left"] == [] and result["children"] == []
