@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from engine_speed import cpu_description, generator_macs  # noqa: E402
+from engine_speed import PEAK_N, best_of, cpu_description, generator_macs  # noqa: E402
 
 PRESET_EXTRA = {"mse": {}, "vgg54": {"feature_network": "vgg19", "feature_weights": "random"},
                 "perpix": {"feature_network": "effnet-lite0", "feature_weights": "imagenet"}}
@@ -43,16 +42,9 @@ def synthetic_photos(folder, n=8, size=512):
     return folder
 
 
-def matmul_peak(n=4096, repeats=3):
-    a = np.random.default_rng(0).random((n, n), np.float32)
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def matmul_peak(repeats=3):
+    a = np.random.default_rng(0).random((PEAK_N, PEAK_N), np.float32)
+    return 2 * PEAK_N ** 3 / best_of(lambda: a @ a, repeats) / 1e9
 
 
 def time_preset(preset, data, steps, batch, crop):

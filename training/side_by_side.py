@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vsr.bench.datasets import read_image, shared_datasets_dir  # noqa: E402
-from vsr.models.registry import load_model  # noqa: E402
+from vsr.models.registry import load_labelled  # noqa: E402
 from vsr.quality import crop_to_multiple, degrade_bi, psnr_y  # noqa: E402
 
 DEFAULT_CROPS = [
@@ -55,21 +55,14 @@ def parse_crop(text):
     return dataset.lower(), path, (y, x, size)
 
 
-def parse_model(text):
-    name, _, weights = text.partition("=")
-    return name, (weights or None)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", action="append", help="NAME or NAME=WEIGHTS (repeatable)")
     ap.add_argument("--crop", action="append", help="DATASET/ITEM[/FRAME]:Y,X,SIZE (repeatable)")
     args = ap.parse_args()
-    models = [parse_model(m) for m in (args.model or ["bicubic", "mse", "perpix"])]
     crops = [parse_crop(c) for c in (args.crop or DEFAULT_CROPS)]
-    upscalers = [(name, load_model(name if name in ("bicubic", "mse", "perpix") else "perpix",
-                                   weights=weights, batch=1)) for name, weights in models]
+    upscalers = list(load_labelled(args.model or ["bicubic", "mse", "perpix"], batch=1).items())
 
     columns = len(upscalers) + 1
     fig, axes = plt.subplots(len(crops), columns, figsize=(2.6 * columns, 2.85 * len(crops)),

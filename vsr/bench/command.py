@@ -16,24 +16,6 @@ def _default_models():
     return ["bicubic"] + present
 
 
-def _load_models(entries):
-    """``{label: upscaler}`` for ``--models`` entries: a model name (bundled weights) or
-    ``LABEL=FILE``, a generator weights file (e.g. a training run's export) scored as LABEL."""
-    import vsr
-    from vsr.errors import InputError
-
-    upscalers = {}
-    for entry in entries:
-        label, sep, path = (part.strip() for part in entry.partition("="))
-        if label in upscalers:
-            raise InputError(f"--models names {label!r} twice: give each entry its own name")
-        if sep and not (label and path):
-            raise InputError(f"--models entry {entry!r}: write NAME=FILE, e.g. step3000=runs/mse/export/mse.weights.h5")
-        # a file's architecture is read from the file; "perpix" only names the generator family
-        upscalers[label] = vsr.load_model("perpix", weights=path) if sep else vsr.load_model(label)
-    return upscalers
-
-
 @click.command("bench")
 @click.argument("target")
 @click.option("--data", type=click.Path(exists=True, file_okay=False),
@@ -67,10 +49,11 @@ def bench_command(target, data, models, degradation, crop_border, channel, tof, 
     from vsr.bench.datasets import open_dataset
     from vsr.bench.report import format_table, write_report
     from vsr.bench.runner import run_quality_bench
+    from vsr.models.registry import load_labelled
 
     dataset = open_dataset(target, data)
     names = [n.strip() for n in models.split(",") if n.strip()] if models else _default_models()
-    results = run_quality_bench(dataset, _load_models(names), degradation=degradation,
+    results = run_quality_bench(dataset, load_labelled(names), degradation=degradation,
                                 crop_border=crop_border, channel=channel.lower(),
                                 progress=not quiet, temporal=tof, max_frames=max_frames)
     click.echo(format_table(results))

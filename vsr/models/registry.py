@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from vsr.errors import ModelError, WeightsError
+from vsr.errors import InputError, ModelError, WeightsError
 from vsr.models import weights as weights_mod
 from vsr.runtime import check_runtime, resolve_runtime, warn_if_emulated
 
@@ -91,6 +91,22 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
     model = load_generator(path, arch, dtype=policy)
     return Upscaler(model, arch["scale"], batch=batch, tile=tile,
                     pad=receptive_radius(arch["blocks"], arch["scale"]), name=name, runtime=runtime)
+
+
+def load_labelled(entries, **options):
+    """``{label: upscaler}`` for entries that are a model name (its bundled weights) or
+    ``LABEL=FILE``: a generator weights file (e.g. a training run's export), scored or shown as
+    LABEL. ``options`` go to :func:`load_model`."""
+    upscalers = {}
+    for entry in entries:
+        label, sep, path = (part.strip() for part in entry.partition("="))
+        if label in upscalers:
+            raise InputError(f"--models names {label!r} twice: give each entry its own name")
+        if sep and not (label and path):
+            raise InputError(f"--models entry {entry!r}: write NAME=FILE, e.g. step3000=runs/mse/export/mse.weights.h5")
+        # a file's architecture is read from the file; "perpix" only names the generator family
+        upscalers[label] = load_model("perpix", weights=path, **options) if sep else load_model(label, **options)
+    return upscalers
 
 
 def generator_weights(name, weights=None):
