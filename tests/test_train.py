@@ -108,6 +108,90 @@ def test_resume_is_exact(photo_dirs, tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+def test_continuing_a_checkpoint_under_another_recipe_keeps_adams_moments(photo_dirs, tmp_path):
+    """--init-weights CHECKPOINT_DIR: generator, Adam's moments and step go on under a new recipe
+    (here BatchNorm frozen, so the moments of the BN affine are dropped and the rest matched)."""
+    first = Trainer(tiny_config(photo_dirs, steps=3, val_dir=None), tmp_path / "a", progress=False)
+    first.run()
+    cfg = tiny_config(photo_dirs, steps=5, val_dir=None, bn_frozen=True, pixel_loss="l1",
+                      init_weights=str(tmp_path / "a"))
+    second = Trainer(cfg, tmp_path / "b", progress=False)
+    assert cfg.start_step == 3
+    for a, b in zip(_weights(first.generator), _weights(second.generator)):
+        np.testing.assert_array_equal(a, b)
+    moments = {v.path.split("/", 1)[1]: np.asarray(v) for v in first.g_opt.variables}
+    matched = 0
+    for v in second.g_opt.variables:
+        key = v.path.split("/", 1)[1]
+        if key.endswith(("_momentum", "_velocity")):
+            np.testing.assert_array_equal(np.asarray(v), moments[key])
+            assert np.any(np.asarray(v) != 0)
+            matched += 1
+    assert matched == 2 * len(second.generator.trainable_variables) > 0
+    assert not any("_bn" in w.path for w in second.generator.trainable_variables)
+    bn_before = [np.asarray(w) for w in second.generator.weights if "_bn" in w.path]
+    second.run()
+    assert second.step == 5
+    # frozen BatchNorm: neither its affine nor its statistics moved; the convolutions did
+    for a, b in zip(bn_before, [np.asarray(w) for w in second.generator.weights if "_bn" in w.path]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(_weights(first.generator)[0], _weights(second.generator)[0])
+
+
+def test_legacy_positional_optimizer_file_is_matched_by_variable(photo_dirs, tmp_path):
+    """Checkpoints of the first trainer versions stored Adam's variables as arr_0, arr_1, ..."""
+    from vsr.train.trainer import _load_optimizer
+
+    first = Trainer(tiny_config(photo_dirs, steps=2, val_dir=None), tmp_path / "a", progress=False)
+    first.run()
+    legacy = tmp_path / "legacy.npz"
+    np.savez(legacy, *[np.asarray(v) for v in first.g_opt.variables])
+    second = Trainer(tiny_config(photo_dirs, steps=4, val_dir=None, seed=3), tmp_path / "b", progress=False)
+    _load_optimizer(second.g_opt, legacy, second.generator)
+    for a, b in zip(first.g_opt.variables[1:], second.g_opt.variables[1:]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_ema_is_validated_exported_and_resumed(photo_dirs, tmp_path):
+    cfg = dict(steps=4, ema=0.5, checkpoint_every=2, validate_every=2, lr_schedule="cosine",
+               warmup_steps=1, lr=1e-3)
+    straight = Trainer(tiny_config(photo_dirs, **cfg), tmp_path / "a", progress=False)
+    straight.run()
+    log = [json.loads(l) for l in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert {"val_psnr_y", "val_psnr_y_raw"} <= set(log[-1]) and log[-1]["val_psnr_y"] != log[-1]["val_psnr_y_raw"]
+    raw, avg = _weights(straight.generator), _weights(straight.ema_generator)
+    assert not np.allclose(raw[0], avg[0])
+    from vsr.models.srgan import build_generator
+
+    exported = build_generator(2, 16)
+    exported.load_weights(str(tmp_path / "a" / "export" / "tiny.weights.h5"))
+    best = max(r["val_psnr_y"] for r in log if "val_psnr_y" in r)
+    if best == log[-1]["val_psnr_y"]:  # the export is the average, not the raw weights
+        np.testing.assert_array_equal(_weights(exported)[0], avg[0])
+    # the average is checkpointed and restored with the rest
+    resumed = Trainer(tiny_config(photo_dirs, **cfg), tmp_path / "a", progress=False)
+    resumed.restore(resumed.latest_checkpoint())
+    for a, b in zip(avg, _weights(resumed.ema_generator)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warmup_cosine_schedule():
+    from vsr.train.schedules import WarmupCosine
+
+    s = WarmupCosine(4e-4, start=100, warmup=10, end=200, floor=1e-5)
+    lrs = [float(s(t)) for t in (100, 109, 110, 155, 200, 400)]
+    np.testing.assert_allclose(lrs, [4e-5, 4e-4, 4e-4, 0.5 * (4e-4 + 1e-5), 1e-5, 1e-5], rtol=1e-3)
+
+
+def test_training_runs_without_tensorboard(photo_dirs, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
+    Trainer(tiny_config(photo_dirs, steps=2, val_dir=None), tmp_path, progress=True).run()
+    assert "TensorBoard is not installed" in capsys.readouterr().out
+    assert (tmp_path / "log.jsonl").read_text().strip() and not (tmp_path / "tb").exists()
+
+
 def test_existing_run_needs_resume_and_same_recipe(photo_dirs, tmp_path):
     Trainer(tiny_config(photo_dirs, steps=3, val_dir=None), tmp_path, progress=False).run()
     with pytest.raises(DataError, match="--resume"):

@@ -37,8 +37,22 @@ class TrainConfig:
     lr: float = 1e-4
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
+    # "piecewise" (lr, or lr_values at lr_boundaries) or "cosine": linear warm-up from 0 to `lr`
+    # over `warmup_steps`, then cosine decay to `lr_min` at `steps`, counted from the run's start step.
+    lr_schedule: str = "piecewise"
+    warmup_steps: int = 0
+    lr_min: float = 0.0
     beta1: float = 0.9
-    init_weights: str = None  # start the generator from this .weights.h5 (e.g. weights/mse...)
+    adam_epsilon: float = 1e-7
+    pixel_loss: str = "mse"  # "mse" or "l1" (EDSR's choice) for the pixel term
+    # Exponential moving average of the generator's weights (0 = off); validation and export use it.
+    ema: float = 0.0
+    # BatchNorm layers frozen (inference statistics and fixed affine; the convs still learn): no
+    # train/test mismatch between the statistics of small crops and those of whole frames.
+    bn_frozen: bool = False
+    # Start the generator from this .weights.h5 (e.g. weights/mse...), or from a checkpoint folder
+    # (generator, Adam's moments and the EMA when present; it may come from another recipe).
+    init_weights: str = None
     # Continue a run on a new machine from its committed generator weights (init_weights): the
     # step count, lr schedule and batch sequence go on from here; Adam's moments start afresh.
     start_step: int = 0
@@ -76,6 +90,12 @@ class TrainConfig:
             raise DataError(f"hr_crop {cfg.hr_crop} must be a multiple of scale {cfg.scale}")
         if len(cfg.lr_boundaries) + 1 != len(cfg.lr_values) and cfg.lr_values:
             raise DataError("lr_values needs one more entry than lr_boundaries")
+        if cfg.lr_schedule not in ("piecewise", "cosine"):
+            raise DataError(f"lr_schedule must be piecewise or cosine, got {cfg.lr_schedule!r}")
+        if cfg.pixel_loss not in ("mse", "l1"):
+            raise DataError(f"pixel_loss must be mse or l1, got {cfg.pixel_loss!r}")
+        if not 0.0 <= cfg.ema < 1.0:
+            raise DataError(f"ema must be in [0, 1), got {cfg.ema}")
         return cfg
 
     def to_dict(self):
@@ -84,7 +104,17 @@ class TrainConfig:
     def fingerprint(self):
         """What must not change between a checkpoint and a resume (everything that shapes pixels)."""
         d = self.to_dict()
-        for k in ("steps", "start_step", "checkpoint_every", "validate_every", "keep_checkpoints", "recipe",
-                  "data_note", "val_dir", "val_max_side"):
+        ignored = ["checkpoint_every", "validate_every", "keep_checkpoints", "recipe", "data_note",
+                   "val_dir", "val_max_side"]
+        if self.lr_schedule != "cosine":  # a cosine schedule is shaped by where it starts and ends
+            ignored += ["steps", "start_step"]
+        for k in ignored:
             d.pop(k)
+        # Keys added after the first runs are left out at their defaults, so those runs still resume.
+        for k in LATER_KEYS:
+            if d[k] == getattr(TrainConfig, k):
+                d.pop(k)
         return json.dumps(d, sort_keys=True)
+
+
+LATER_KEYS = ("lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen")

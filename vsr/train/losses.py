@@ -5,7 +5,7 @@ so the weights below mean what they say whatever the batch or crop size.
 - ``vgg54``  (SRGAN-VGG54):     content + 1e-3 adversarial
 - ``perpix`` (Per-Pix):         pixel MSE + content + 1e-3 adversarial
 
-Pixel MSE is on RGB in [0, 1]; content is the MSE of the feature extractor's (already scaled)
+Pixel MSE (or L1, the recipe's ``pixel_loss``) is on RGB in [0, 1]; content is the MSE of the feature extractor's (already scaled)
 features; adversarial is the generator's non-saturating BCE on discriminator logits.
 """
 
@@ -50,6 +50,13 @@ def loss_weights(preset, **overrides):
 
 def pixel_mse(sr, hr):
     return ops.mean(ops.square(ops.cast(sr, "float32") - hr))
+
+
+def pixel_l1(sr, hr):
+    return ops.mean(ops.abs(ops.cast(sr, "float32") - hr))
+
+
+PIXEL_LOSSES = {"mse": pixel_mse, "l1": pixel_l1}
 
 
 def content_mse(features_sr, features_hr):

@@ -1,8 +1,9 @@
 """The SRGAN / Per-Pix training loop: phases, checkpoints, resume, validation, logs, export.
 
 Checkpoints are plain files so that any Keras backend and any machine can read them:
-``<run>/checkpoints/step-XXXXXXX/`` holds the generator and discriminator ``.weights.h5``, both
-optimisers' variables (``.npz``) and ``state.json`` (step, best validation PSNR, wall time, the
+``<run>/checkpoints/step-XXXXXXX/`` holds the generator and discriminator ``.weights.h5`` (and the
+generator's moving average, ``ema.weights.h5``, when the recipe keeps one), both optimisers'
+variables (``.npz``, keyed by variable path) and ``state.json`` (step, best validation PSNR, wall time, the
 config fingerprint). A checkpoint is written to a temporary folder and renamed, so a crash
 leaves either the old one or the new one, never half of one. Batches depend only on
 (seed, step) (see ``vsr.train.data``), so resuming is exact.
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import Cancelled, DataError
-from vsr.train import losses
+from vsr.train import losses, schedules
 from vsr.train.config import TrainConfig
 
 
@@ -59,6 +60,11 @@ class Trainer:
         if config.batch % self.replicas:
             raise DataError(f"batch {config.batch} must be a multiple of the {self.replicas} replicas")
         self.mixed = bool(tf.config.list_physical_devices("GPU"))
+        self.init_checkpoint = None
+        if config.init_weights and Path(config.init_weights).is_dir():
+            self.init_checkpoint = _checkpoint_folder(config.init_weights)
+            if not config.start_step:  # go on counting from where that checkpoint stopped
+                config.start_step = json.loads((self.init_checkpoint / "state.json").read_text())["step"]
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self._build(keras)
@@ -74,10 +80,23 @@ class Trainer:
         cfg = self.cfg
         policy = "mixed_float16" if self.mixed else None
         self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=policy)
+        if cfg.bn_frozen:
+            for layer in self.generator.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
         if cfg.init_weights:
-            weights_mod.load_weights_into(self.generator, cfg.init_weights)
+            source = self.init_checkpoint / "generator.weights.h5" if self.init_checkpoint else cfg.init_weights
+            weights_mod.load_weights_into(self.generator, source)
         self.g_opt = self._optimizer(keras)
         self.g_opt.build(self.generator.trainable_variables)
+        self.ema_generator = None
+        if cfg.ema:
+            self.ema_generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, name="srgan_generator_ema")
+            self.ema_generator.set_weights(self.generator.get_weights())
+        if self.init_checkpoint:
+            _load_optimizer(self.g_opt, self.init_checkpoint / "g_opt.npz", self.generator)
+            if self.ema_generator is not None and (self.init_checkpoint / "ema.weights.h5").is_file():
+                self.ema_generator.load_weights(str(self.init_checkpoint / "ema.weights.h5"))
         self.discriminator = self.d_opt = self.features = None
         if self.weights.adversarial_on:
             self.discriminator = build_discriminator(cfg.discriminator_channels, hr_size=cfg.hr_crop)
@@ -92,9 +111,11 @@ class Trainer:
     def _optimizer(self, keras):
         cfg = self.cfg
         lr = cfg.lr
-        if cfg.lr_values:
+        if cfg.lr_schedule == "cosine":
+            lr = schedules.WarmupCosine(cfg.lr, cfg.start_step, cfg.warmup_steps, cfg.steps, cfg.lr_min)
+        elif cfg.lr_values:
             lr = keras.optimizers.schedules.PiecewiseConstantDecay(cfg.lr_boundaries, cfg.lr_values)
-        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=cfg.beta1)
+        opt = keras.optimizers.Adam(learning_rate=lr, beta_1=cfg.beta1, epsilon=cfg.adam_epsilon)
         return keras.optimizers.LossScaleOptimizer(opt) if self.mixed else opt
 
     # -- the train step -------------------------------------------------------------------
@@ -108,7 +129,7 @@ class Trainer:
             sr = self.generator(lr, training=True)
             total = 0.0
             if w.pixel:
-                terms["pixel"] = losses.pixel_mse(sr, hr)
+                terms["pixel"] = losses.PIXEL_LOSSES[self.cfg.pixel_loss](sr, hr)
                 total += w.pixel * terms["pixel"]
             if w.content:
                 terms["content"] = losses.content_mse(self.features(sr), self.features(hr))
@@ -142,6 +163,10 @@ class Trainer:
         @tf.function
         def step(lr, hr):
             terms = self.strategy.run(self._replica_step, args=(lr, hr, full_loss))
+            if self.ema_generator is not None:
+                d = self.cfg.ema
+                for avg, var in zip(self.ema_generator.weights, self.generator.weights):
+                    avg.assign(d * avg + (1.0 - d) * tf.cast(var, avg.dtype))
             return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in terms.items()}
 
         return step
@@ -161,10 +186,12 @@ class Trainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.generator.save_weights(str(tmp / "generator.weights.h5"))
-        np.savez(tmp / "g_opt.npz", *[np.asarray(v) for v in self.g_opt.variables])
+        _save_optimizer(self.g_opt, tmp / "g_opt.npz")
+        if self.ema_generator is not None:
+            self.ema_generator.save_weights(str(tmp / "ema.weights.h5"))
         if self.discriminator is not None:
             self.discriminator.save_weights(str(tmp / "discriminator.weights.h5"))
-            np.savez(tmp / "d_opt.npz", *[np.asarray(v) for v in self.d_opt.variables])
+            _save_optimizer(self.d_opt, tmp / "d_opt.npz")
         state = {"step": self.step, "best_psnr": self.best_psnr if np.isfinite(self.best_psnr) else None,
                  "wall_seconds": self.wall_seconds, "fingerprint": self.cfg.fingerprint()}
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
@@ -181,6 +208,8 @@ class Trainer:
                             f"same recipe, or start afresh in a new --out folder")
         self.generator.load_weights(str(path / "generator.weights.h5"))
         _assign(self.g_opt.variables, np.load(path / "g_opt.npz"))
+        if self.ema_generator is not None:
+            self.ema_generator.load_weights(str(path / "ema.weights.h5"))
         if self.discriminator is not None:
             self.discriminator.load_weights(str(path / "discriminator.weights.h5"))
             _assign(self.d_opt.variables, np.load(path / "d_opt.npz"))
@@ -189,17 +218,24 @@ class Trainer:
         self.wall_seconds = state.get("wall_seconds", 0.0)
 
     # -- validation and export ------------------------------------------------------------
-    def validate(self, val):
-        """Mean PSNR/SSIM (Y, crop = scale) of the generator over the validation set, and one
-        (lr, sr, hr) example for the image log."""
+    @property
+    def exported_generator(self):
+        """The generator that is validated and exported: the moving average when the recipe keeps one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def validate(self, val, model=None):
+        """Mean PSNR/SSIM (Y, crop = scale) of ``model`` (default: the exported generator) over the
+        validation set, and one (lr, sr, hr) example for the image log."""
         from vsr.engine import Upscaler
         from vsr.quality import score
 
-        if not hasattr(self, "_val_upscaler"):
-            self._val_upscaler = Upscaler(self.generator, self.cfg.scale, batch=1, tile=0)
+        model = model or self.exported_generator
+        upscalers = self.__dict__.setdefault("_val_upscalers", {})
+        if id(model) not in upscalers:
+            upscalers[id(model)] = Upscaler(model, self.cfg.scale, batch=1, tile=0)
         psnrs, ssims, example = [], [], None
         for lr, hr in zip(val.lr, val.hr):
-            sr = self._val_upscaler.upscale(lr)
+            sr = upscalers[id(model)].upscale(lr)
             s = score(sr, hr, channel="y", crop_border=self.cfg.scale)
             psnrs.append(s["psnr"])
             ssims.append(s["ssim"])
@@ -214,7 +250,7 @@ class Trainer:
         out.mkdir(parents=True, exist_ok=True)
         file = f"{self.cfg.name}.weights.h5"
         tmp = out / f".{file}.tmp.weights.h5"
-        self.generator.save_weights(str(tmp))
+        self.exported_generator.save_weights(str(tmp))
         os.replace(tmp, out / file)
         entry = weights_mod.WeightsEntry(
             name=self.cfg.name, file=file, sha256=weights_mod.sha256_of(out / file),
@@ -222,7 +258,8 @@ class Trainer:
             recipe=self.cfg.recipe, steps=self.step, cpu_hours=round(self.wall_seconds / 3600, 3),
             data=self.cfg.data_note or ", ".join(self.cfg.train_dirs),
             scores={"val": {"psnr_y": round(psnr, 3), "ssim_y": round(ssim, 4)}},
-            extra={"loss": self.cfg.loss, "feature_network": self.cfg.feature_network
+            extra={"loss": self.cfg.loss, "pixel_loss": self.cfg.pixel_loss, "ema": self.cfg.ema or None,
+                   "feature_network": self.cfg.feature_network
                    if self.weights.needs_features else None})
         weights_mod.write_manifest_entry(entry, out)
         return out / file
@@ -258,7 +295,7 @@ class Trainer:
         ds = make_dataset(images, cfg.seed, self.step, remaining, cfg.batch, cfg.hr_crop)
         ds = self.strategy.experimental_distribute_dataset(ds)
         steps = {False: self._step_fn(False), True: self._step_fn(True)}
-        writer = tf.summary.create_file_writer(str(self.run_dir / "tb"))
+        writer = _summary_writer(self.run_dir / "tb", quiet=not self.progress)
         log = open(self.run_dir / "log.jsonl", "a")
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=cfg.name)
@@ -277,9 +314,10 @@ class Trainer:
                     t_last, s_last = time.time(), self.step
                     bar.set_postfix(loss=f"{values['total']:.4g}")
                     record = {"step": self.step, "time": time.time(), "steps_per_s": rate, **values}
-                    with writer.as_default(step=self.step):
-                        for k, v in values.items():
-                            tf.summary.scalar(f"loss/{k}", v)
+                    if writer:
+                        with writer.as_default(step=self.step):
+                            for k, v in values.items():
+                                tf.summary.scalar(f"loss/{k}", v)
                     if val and (self.step % cfg.validate_every == 0 or self.step == cfg.steps):
                         record.update(self._validate_and_log(val, writer))
                     log.write(json.dumps(record) + "\n")
@@ -296,7 +334,8 @@ class Trainer:
             stop.restore()
             bar.close()
             log.close()
-            writer.close()
+            if writer:
+                writer.close()
         if val is None:  # nothing to choose the best by: export the last generator
             self.export_best(float("nan"), float("nan"))
         return {"step": self.step, "best_psnr": self.best_psnr, "wall_seconds": self.wall_seconds}
@@ -305,24 +344,90 @@ class Trainer:
         import tensorflow as tf
 
         psnr, ssim, (lr, sr, hr) = self.validate(val)
-        with writer.as_default(step=self.step):
-            tf.summary.scalar("val/psnr_y", psnr)
-            tf.summary.scalar("val/ssim_y", ssim)
-            h, w = hr.shape[:2]
-            lr_up = np.repeat(np.repeat(lr, self.cfg.scale, 0), self.cfg.scale, 1)[:h, :w]
-            tf.summary.image("val/lr_sr_hr", np.concatenate([lr_up, sr, hr], 1)[None], max_outputs=1)
+        record = {"val_psnr_y": psnr, "val_ssim_y": ssim}
+        if self.ema_generator is not None:  # the raw weights too, to see what the average adds
+            record["val_psnr_y_raw"], record["val_ssim_y_raw"], _ = self.validate(val, self.generator)
+        if writer:
+            with writer.as_default(step=self.step):
+                for k, v in record.items():
+                    tf.summary.scalar(k.replace("val_", "val/"), v)
+                h, w = hr.shape[:2]
+                lr_up = np.repeat(np.repeat(lr, self.cfg.scale, 0), self.cfg.scale, 1)[:h, :w]
+                tf.summary.image("val/lr_sr_hr", np.concatenate([lr_up, sr, hr], 1)[None], max_outputs=1)
         if psnr > self.best_psnr:
             self.best_psnr = psnr
             self.export_best(psnr, ssim)
-        return {"val_psnr_y": psnr, "val_ssim_y": ssim}
+        return record
+
+
+def _save_optimizer(opt, path):
+    np.savez(path, **{v.path: np.asarray(v) for v in opt.variables})
 
 
 def _assign(variables, arrays):
-    values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    """Restore an optimiser saved by ``_save_optimizer`` (keyed by variable path) or by the first
+    trainer versions (positional ``arr_N``), into the same recipe's optimiser."""
+    if "arr_0" in arrays.files:
+        values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    else:
+        # matched without the optimiser's own name, which Keras numbers per process (adam, adam_1, ...)
+        saved = {k.split("/", 1)[-1]: k for k in arrays.files}
+        values = [arrays[saved[v.path.split("/", 1)[-1]]] for v in variables if v.path.split("/", 1)[-1] in saved]
     if len(values) != len(variables):
         raise DataError("optimizer checkpoint does not match the model: resume with the same recipe")
     for var, value in zip(variables, values):
         var.assign(value)
+
+
+def _load_optimizer(opt, path, model):
+    """Load Adam's moments from another run's checkpoint into ``opt`` (built on ``model``'s trainable
+    variables), matching them by variable; moments of variables that are not trained here are
+    dropped. A missing file leaves the moments at zero (Adam starts afresh)."""
+    if not path.is_file():
+        return
+    arrays = np.load(path)
+    if "arr_0" in arrays.files:  # positional: Adam over every trainable variable of the generator
+        trainable = [w for w in model.weights if "moving_" not in w.path]
+        names = [f"{w.path.replace('/', '_')}_{kind}" for w in trainable for kind in ("momentum", "velocity")]
+        # iteration first, then learning_rate unless the run used a schedule
+        names = ["iteration", "learning_rate"][:len(arrays.files) - len(names)] + names
+        if len(arrays.files) != len(names) or len(names) < 2 * len(trainable) + 1:
+            raise DataError(f"{path} does not match this generator: continue from a checkpoint of "
+                            "the same architecture")
+        by_name = {n: arrays[f"arr_{i}"] for i, n in enumerate(names)}
+    else:
+        by_name = {k.split("/", 1)[-1]: arrays[k] for k in arrays.files}
+    for var in opt.variables:
+        key = var.path.split("/", 1)[-1]
+        if key in by_name and key not in ("iteration", "learning_rate"):
+            var.assign(by_name[key])
+
+
+def _checkpoint_folder(path):
+    """``path`` itself when it is a checkpoint folder, else the latest checkpoint of a run folder."""
+    path = Path(path)
+    if (path / "generator.weights.h5").is_file():
+        return path
+    found = sorted((path / "checkpoints").glob("step-*[0-9]"))
+    if not found:
+        raise DataError(f"{path} is neither a checkpoint folder (generator.weights.h5, g_opt.npz, "
+                        "state.json) nor a run folder with checkpoints/: pass one of those or a .weights.h5")
+    return found[-1]
+
+
+def _summary_writer(folder, quiet):
+    """A TensorBoard writer, or None with a one-line note when TensorBoard is not installed (the
+    JSONL log is always written)."""
+    import tensorflow as tf
+
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        if not quiet:
+            print("note: TensorBoard is not installed, so only log.jsonl is written "
+                  "(pip install tensorboard for runs/NAME/tb)")
+        return None
+    return tf.summary.create_file_writer(str(folder))
 
 
 class _StopRequests:
