@@ -92,6 +92,20 @@ def test_imresize_batch_equals_frames():
         np.testing.assert_array_equal(out[i], imresize(frames[i], 0.25))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_imresize_in_slabs_equals_one_pass(monkeypatch, dtype):
+    """Large frames are resized in slabs to bound float64 memory; the result must not change."""
+    from vsr.quality import resize
+
+    img = np.random.default_rng(3).integers(0, 256, (2, 23, 37, 3)).astype(dtype)
+    whole = {s: imresize(img, s) for s in (4, 0.25, 0.5)}
+    monkeypatch.setattr(resize, "_SLAB_ELEMENTS", 40)  # a few lines per slab
+    for s, expected in whole.items():
+        out = imresize(img, s)
+        assert out.dtype == img.dtype
+        np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("scale", [0.25, 0.5, 4])
 def test_imresize_interior_matches_pillow(scale):
     # Pillow's float ('F') bicubic uses the same a = -0.5 kernel, antialias widening and pixel

@@ -71,24 +71,40 @@ def _to_uint8(x):
     return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
 
 
+#: float64 elements one accumulation may hold (64 MB): larger inputs are resized in slabs along an
+#: axis that this pass does not resize, so a 4K frame x4 never holds gigabytes of float64.
+_SLAB_ELEMENTS = 8 << 20
+
+
 def _resize_axis(x, axis, out_len, scale, antialias):
     """One separable pass along ``axis``: float64 accumulation, then back to the input's dtype."""
     in_len = x.shape[axis]
     weights, indices = _contributions(in_len, out_len, scale, antialias)
     shape = [1] * x.ndim
     shape[axis] = out_len
-    out = None
-    for p in range(weights.shape[1]):
-        term = np.take(x, indices[:, p], axis=axis) * weights[:, p].reshape(shape)
-        if out is None:
-            out = term
-        else:
-            out += term
-    # MATLAB's imresizemex returns the input's class after each dimension, so a uint8 image is
-    # rounded between the two passes; doing the same keeps results bit-exact with MATLAB.
-    if x.dtype == np.uint8:
-        return _to_uint8(out)
-    return out.astype(x.dtype, copy=False)
+    out_shape = list(x.shape)
+    out_shape[axis] = out_len
+    out_dtype = np.uint8 if x.dtype == np.uint8 else x.dtype
+    # Slab along the largest other axis; every output element depends only on its own line.
+    other = max((a for a in range(x.ndim) if a != axis), key=lambda a: x.shape[a])
+    per_line = math.prod(out_shape) // max(x.shape[other], 1)
+    lines = max(1, _SLAB_ELEMENTS // max(per_line, 1))
+    result = np.empty(out_shape, out_dtype)
+    for start in range(0, x.shape[other], lines):
+        piece = np.take(x, np.arange(start, min(start + lines, x.shape[other])), axis=other)
+        acc = None
+        for p in range(weights.shape[1]):
+            term = np.take(piece, indices[:, p], axis=axis) * weights[:, p].reshape(shape)
+            if acc is None:
+                acc = term
+            else:
+                acc += term
+        where = [slice(None)] * x.ndim
+        where[other] = slice(start, start + piece.shape[other])
+        # MATLAB's imresizemex returns the input's class after each dimension, so a uint8 image
+        # is rounded between the two passes; doing the same keeps results bit-exact with MATLAB.
+        result[tuple(where)] = _to_uint8(acc) if x.dtype == np.uint8 else acc
+    return result
 
 
 def _spatial_axes(ndim):
