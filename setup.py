@@ -16,7 +16,7 @@ setup(
     # The repository keeps weights at the top level (design card); installs carry them inside
     # the package so `pip install .` finds them too (see vsr/models/weights.py).
     package_dir={"vsr._weights": "weights"},
-    package_data={"vsr._weights": ["*.h5", "*.json", "*.md"]},
+    package_data={"vsr._weights": ["*.h5", "*.json", "*.md"], "vsr.quality": ["niqe_pristine.json"]},
     include_package_data=False,
     install_requires=[
         "tensorflow>=2.16",

@@ -195,6 +195,22 @@ def test_open_dataset_errors_and_named_sets(tmp_path, monkeypatch, image_folder)
     assert len(open_dataset("set5").items) == 3
 
 
+def test_niqe_column_scores_frames_large_enough(tmp_path):
+    from vsr.quality.niqe import niqe
+
+    folder = tmp_path / "imgs"
+    write_rgb(folder / "big.png", scene(112, 136, 4))
+    write_rgb(folder / "small.png", scene(32, 40, 5))
+    res = run_quality_bench(open_dataset(folder), {"bicubic": BicubicUpscaler()}, progress=False, niqe=True)
+    per_item = res.per_item()
+    hr = crop_to_multiple(cv2.cvtColor(cv2.imread(str(folder / "big.png")), cv2.COLOR_BGR2RGB), 4)
+    assert per_item["big"]["bicubic"]["niqe"] == pytest.approx(niqe(imresize(degrade_bi(hr), 4), 4))
+    assert per_item["small"]["bicubic"]["niqe"] is None  # under 96x96 once cropped
+    assert "NIQE" in format_table(res) and "NIQE" in res.protocol_line()
+    off = run_quality_bench(open_dataset(folder), {"bicubic": BicubicUpscaler()}, progress=False)
+    assert "NIQE" not in format_table(off) and off.per_item()["big"]["bicubic"]["niqe"] is None
+
+
 def test_cli_image_folder_writes_table_csv_json_and_plot(image_folder, tmp_path):
     out = tmp_path / "report"
     result = CliRunner().invoke(bench_command, [str(image_folder), "--models", "bicubic",

@@ -33,14 +33,17 @@ def _default_models():
               default=DEFAULT_CHANNEL, show_default=True, help="Score BT.601 Y or all RGB channels.")
 @click.option("--tof/--no-tof", default=None,
               help="Score temporal consistency (tOF) [default: on for video sets].")
+@click.option("--niqe/--no-niqe", default=True, show_default=True,
+              help="Score NIQE, a no-reference naturalness measure (lower is more natural; "
+                   "vsr.quality.niqe, its model fitted to the training photos).")
 @click.option("--max-frames", type=click.IntRange(min=1),
               help="Score only the first N frames of each sequence or video.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write table.txt, frames.csv, results.json and PSNR plots here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def bench_command(target, data, models, degradation, crop_border, channel, tof, max_frames,
+def bench_command(target, data, models, degradation, crop_border, channel, tof, niqe, max_frames,
                   out_dir, quiet):
-    """Score super-resolution quality (PSNR/SSIM, tOF) on TARGET.
+    """Score super-resolution quality (PSNR/SSIM, tOF, NIQE) on TARGET.
 
     TARGET is vid4, set5, set14, a folder of images, a Vid4-layout folder (GT/<seq>/, optional
     BIx4/ or BDx4/) or a video file. The ground truth is degraded x4 (unless LR frames are
@@ -55,7 +58,7 @@ def bench_command(target, data, models, degradation, crop_border, channel, tof, 
     names = [n.strip() for n in models.split(",") if n.strip()] if models else _default_models()
     results = run_quality_bench(dataset, load_labelled(names), degradation=degradation,
                                 crop_border=crop_border, channel=channel.lower(),
-                                progress=not quiet, temporal=tof, max_frames=max_frames)
+                                progress=not quiet, temporal=tof, max_frames=max_frames, niqe=niqe)
     click.echo(format_table(results))
     if out_dir:
         written = write_report(results, out_dir)

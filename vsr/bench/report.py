@@ -4,13 +4,15 @@ import csv
 import json
 from pathlib import Path
 
-CSV_FIELDS = ("item", "frame", "model", "psnr", "ssim", "tof")
+CSV_FIELDS = ("item", "frame", "model", "psnr", "ssim", "tof", "niqe")
 
 
 def _columns(results):
     cols = [("PSNR", "psnr", "{:.2f}", 6), ("SSIM", "ssim", "{:.4f}", 6)]
     if results.protocol["temporal"]:
         cols.append(("tOF", "tof", "{:.3f}", 6))
+    if results.protocol.get("niqe"):
+        cols.append(("NIQE", "niqe", "{:.2f}", 5))
     return cols
 
 
@@ -22,7 +24,7 @@ def _cell(value, fmt, width):
 def format_table(results):
     """The report as text: the protocol line, one row per image/sequence, then the mean over them.
 
-    Each model has PSNR (dB), SSIM and, for video sets, tOF (px) columns.
+    Each model has PSNR (dB), SSIM and, for video sets, tOF (px) columns, and NIQE when scored.
     """
     cols = _columns(results)
     per_item, mean = results.per_item(), results.mean()

@@ -23,7 +23,8 @@ BATCH = 4
 
 @dataclass
 class FrameScore:
-    """One model's scores on one frame. ``tof`` is None on an item's first frame or when off."""
+    """One model's scores on one frame. ``tof`` is None on an item's first frame or when off;
+    ``niqe`` (no-reference naturalness, lower is better) is None when off or the frame is too small."""
 
     item: str
     frame: str
@@ -31,6 +32,7 @@ class FrameScore:
     psnr: float
     ssim: float
     tof: float = None
+    niqe: float = None
 
 
 @dataclass
@@ -38,7 +40,7 @@ class BenchResults:
     """Per-frame scores plus the protocol that produced them.
 
     ``protocol`` keys: ``scale``, ``degradation`` (BI/BD), ``lr_source``, ``channel`` (y/rgb),
-    ``crop_border`` (px), ``temporal`` (bool).
+    ``crop_border`` (px), ``temporal`` (bool), ``niqe`` (bool).
     """
 
     dataset: str
@@ -70,7 +72,7 @@ class BenchResults:
         out = {}
         for model in self.models:
             rows = [per_item[i][model] for i in per_item if model in per_item[i]]
-            out[model] = {k: _mean([r[k] for r in rows]) for k in ("psnr", "ssim", "tof")}
+            out[model] = {k: _mean([r[k] for r in rows]) for k in METRICS}
         return out
 
     def protocol_line(self):
@@ -81,6 +83,8 @@ class BenchResults:
                 f"crop {p['crop_border']} px, HR cropped to a multiple of {p['scale']}")
         if p["temporal"]:
             line += ", tOF = Farneback flow difference in px (lower is better)"
+        if p.get("niqe"):
+            line += ", NIQE on grey, same crop (no reference; lower is more natural)"
         return line
 
     def to_dict(self):
@@ -98,9 +102,11 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
+METRICS = ("psnr", "ssim", "tof", "niqe")
+
+
 def _means(frames):
-    return {"psnr": _mean([f.psnr for f in frames]), "ssim": _mean([f.ssim for f in frames]),
-            "tof": _mean([f.tof for f in frames]), "frames": len(frames)}
+    return {**{k: _mean([getattr(f, k) for f in frames]) for k in METRICS}, "frames": len(frames)}
 
 
 def _finite(obj):
@@ -123,7 +129,7 @@ def _common_scale(upscalers):
 
 
 def run_quality_bench(dataset, upscalers, degradation="BI", crop_border=None, channel="y",
-                      progress=True, *, temporal=None, max_frames=None, batch=BATCH):
+                      progress=True, *, temporal=None, max_frames=None, batch=BATCH, niqe=False):
     """Score each upscaler on every frame of ``dataset``.
 
     Args:
@@ -138,6 +144,7 @@ def run_quality_bench(dataset, upscalers, degradation="BI", crop_border=None, ch
         temporal: also score tOF; None = on for video sets.
         max_frames: score only the first frames of each sequence/video.
         batch: frames per ``upscale`` call.
+        niqe: also score NIQE (``vsr.quality.niqe``) on every output frame of 96x96 or more.
 
     Returns:
         ``BenchResults``. The ground truth is cropped to a multiple of the scale first.
@@ -154,7 +161,7 @@ def run_quality_bench(dataset, upscalers, degradation="BI", crop_border=None, ch
     lr_folder = f"{degradation}x{scale}"
     shipped = any(lr_folder in item.lr_dirs for item in dataset.items)
     protocol = {"scale": scale, "degradation": degradation, "channel": channel,
-                "crop_border": crop_border, "temporal": temporal,
+                "crop_border": crop_border, "temporal": temporal, "niqe": bool(niqe),
                 "lr_source": f"from {lr_folder}/" if shipped else "made from GT"}
 
     bar = _progress(dataset.frame_count(max_frames), dataset.name, enabled=progress)
@@ -165,7 +172,7 @@ def run_quality_bench(dataset, upscalers, degradation="BI", crop_border=None, ch
             with closing(item.batches(batch, lr_folder, max_frames)) as batches:
                 for fb in batches:
                     frames += _score_batch(item.name, fb, upscalers, scale, degradation,
-                                           crop_border, channel, temporal, state)
+                                           crop_border, channel, temporal, state, niqe)
                     bar.update(len(fb.names))
     finally:
         bar.close()
@@ -174,7 +181,7 @@ def run_quality_bench(dataset, upscalers, degradation="BI", crop_border=None, ch
                         seconds=time.perf_counter() - start)
 
 
-def _score_batch(item, fb, upscalers, scale, degradation, crop_border, channel, temporal, state):
+def _score_batch(item, fb, upscalers, scale, degradation, crop_border, channel, temporal, state, niqe):
     hr = crop_to_multiple(fb.hr, scale)
     lr = fb.lr if fb.lr is not None else degrade(hr, scale, degradation)
     if lr.shape[1:3] != (hr.shape[1] // scale, hr.shape[2] // scale):
@@ -198,8 +205,18 @@ def _score_batch(item, fb, upscalers, scale, degradation, crop_border, channel, 
             state[name] = sr[-1]
         for i, frame in enumerate(fb.names):
             s = score(sr[i], gt[i], channel=channel, crop_border=crop_border)
-            out.append(FrameScore(item, frame, name, s["psnr"], s["ssim"], tofs[i]))
+            out.append(FrameScore(item, frame, name, s["psnr"], s["ssim"], tofs[i],
+                                  _niqe(sr[i], crop_border) if niqe else None))
     return out
+
+
+def _niqe(frame, crop_border):
+    from vsr.quality.niqe import BLOCK, niqe
+
+    h, w = frame.shape[:2]
+    if min(h, w) - 2 * crop_border < BLOCK:
+        return None
+    return niqe(frame, crop_border)
 
 
 def _flows(previous, frames):

@@ -13,8 +13,9 @@ import click
               help="Run folder for checkpoints, logs and export [runs/<recipe name>].")
 @click.option("--steps", type=int, default=None, help="Train until this step (overrides the recipe).")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
-@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Start the generator from this weights file (e.g. committed milestone weights).")
+@click.option("--init-weights", type=click.Path(exists=True), default=None,
+              help="Start from this generator weights file (e.g. committed milestone weights), or "
+                   "from a checkpoint or run folder: generator, Adam's moments and step, under any recipe.")
 @click.option("--start-step", type=click.IntRange(min=0), default=None,
               help="With --init-weights: continue the step count, lr schedule and batch sequence.")
 @click.option("--perceptual-weights", "feature_weights", type=click.Path(dir_okay=False), default=None,
