@@ -52,7 +52,7 @@ def _prelu(name, **kw):
 
 
 def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_generator",
-                    batchnorm=True):
+                    batchnorm=True, zero_init_residual=False):
     """SRResNet / SRGAN generator.
 
     Args:
@@ -62,6 +62,9 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
         dtype: optional Keras dtype policy name (e.g. ``"mixed_bfloat16"``).
         batchnorm: False builds the inference variant with every BatchNorm folded away: the convs
             it followed get biases instead (same layer names; ``vsr.models.fold`` fills it).
+        zero_init_residual: start each residual block's last BatchNorm scale at 0 (Goyal et al.
+            2017), so every block starts as the identity; an initialisation choice only, the
+            network is the same.
 
     Input: (N, H, W, 3) RGB float in [0, 1], any H and W. Output: (N, scale*H, scale*W, 3), float32.
     """
@@ -69,10 +72,10 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
         raise ValueError(f"scale must be 2 or 4, got {scale}")
     kw = {"dtype": dtype} if dtype else {}
 
-    def conv_bn(y, conv_name, bn_name):
+    def conv_bn(y, conv_name, bn_name, gamma="ones"):
         y = layers.Conv2D(channels, 3, padding="same", use_bias=not batchnorm, name=conv_name, **kw)(y)
         if batchnorm:
-            y = layers.BatchNormalization(momentum=0.9, name=bn_name, **kw)(y)
+            y = layers.BatchNormalization(momentum=0.9, gamma_initializer=gamma, name=bn_name, **kw)(y)
         return y
 
     inp = keras.Input(shape=(None, None, 3), name="lr")
@@ -82,7 +85,7 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
     for b in range(blocks):
         y = conv_bn(x, f"res{b}_conv1", f"res{b}_bn1")
         y = _prelu(f"res{b}_prelu", **kw)(y)
-        y = conv_bn(y, f"res{b}_conv2", f"res{b}_bn2")
+        y = conv_bn(y, f"res{b}_conv2", f"res{b}_bn2", "zeros" if zero_init_residual else "ones")
         x = layers.Add(name=f"res{b}_add", **kw)([x, y])
     x = conv_bn(x, "body_conv", "body_bn")
     x = layers.Add(name="body_add", **kw)([head, x])

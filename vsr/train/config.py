@@ -50,6 +50,9 @@ class TrainConfig:
     # BatchNorm layers frozen (inference statistics and fixed affine; the convs still learn): no
     # train/test mismatch between the statistics of small crops and those of whole frames.
     bn_frozen: bool = False
+    # Each residual block's last BatchNorm scale starts at 0, so a fresh generator starts as the
+    # identity of its head features (no effect when starting from weights).
+    zero_init_residual: bool = False
     # Start the generator from this .weights.h5 (e.g. weights/mse...), or from a checkpoint folder
     # (generator, Adam's moments and the EMA when present; it may come from another recipe).
     init_weights: str = None
@@ -117,4 +120,5 @@ class TrainConfig:
         return json.dumps(d, sort_keys=True)
 
 
-LATER_KEYS = ("lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen")
+LATER_KEYS = ("lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen",
+              "zero_init_residual")

@@ -79,7 +79,8 @@ class Trainer:
 
         cfg = self.cfg
         policy = "mixed_float16" if self.mixed else None
-        self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=policy)
+        self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=policy,
+                                         zero_init_residual=cfg.zero_init_residual)
         if cfg.bn_frozen:
             for layer in self.generator.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
