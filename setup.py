@@ -25,6 +25,7 @@ setup(
         "opencv-python-headless>=4.8",
         "ffmpeg-python>=0.2",
         "imageio-ffmpeg>=0.5",
+        "av>=18",  # probing (vsr/video/probe.py): FFmpeg's structures, its own libraries
         "click>=8.1",
         "tqdm>=4.66",
         "h5py>=3.10",

@@ -61,14 +61,14 @@ def test_audio_is_stream_copied_bit_exact(clip, tmp_path):
     """Copy, not re-encode: the audio packets of input and output hash the same."""
     import subprocess
 
-    from test_video_clips import ffmpeg_exe
+    from test_video_clips import fixture_ffmpeg
 
     src, dst = clip("av.mp4"), tmp_path / "out.mp4"
     run(src, dst)
 
     def audio_md5(path):
         out = subprocess.run(
-            [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+            [fixture_ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
             capture_output=True,
             text=True,
             check=True,
@@ -104,12 +104,12 @@ def test_every_track_subtitles_chapters_and_metadata_are_kept(clip, tmp_path):
 def test_subtitles_text_is_kept(clip, tmp_path):
     import subprocess
 
-    from test_video_clips import ffmpeg_exe
+    from test_video_clips import fixture_ffmpeg
 
     dst = tmp_path / "out.mkv"
     run(clip("rich.mp4"), dst)
     text = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(dst), "-map", "0:s:0", "-f", "srt", "-"],
+        [fixture_ffmpeg(), "-v", "error", "-i", str(dst), "-map", "0:s:0", "-f", "srt", "-"],
         capture_output=True,
         text=True,
         check=True,

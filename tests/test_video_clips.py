@@ -15,10 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsr.video.ffmpeg import ffmpeg_exe
 from vsr.video.probe import frame_timing, probe
 
 _CLIPS: dict[str, Path] = {}
+
+
+def fixture_ffmpeg() -> str:
+    """The ffmpeg that makes test clips and inspects outputs: always the bundled imageio-ffmpeg binary.
+
+    Clips must be the same bytes whichever ffmpeg vsr is told to use (``VSR_FFMPEG``): a Debian 5.1
+    writing the clips itself drops late-starting audio and lacks ``-display_rotation``, so a failure
+    would say more about the fixture than about vsr.
+    """
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 class NearestUpscaler:
@@ -40,7 +51,7 @@ def ffmpeg(*args) -> None:
     """Run ffmpeg quietly; a ``str`` argument is split like a shell would, a ``Path`` is one argument."""
     argv = [a for arg in args for a in (shlex.split(arg) if isinstance(arg, str) else [str(arg)])]
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *argv],
+        [fixture_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *argv],
         capture_output=True,
         text=True,
         check=False,
@@ -216,6 +227,120 @@ def test_ffmpeg_is_found_without_one_on_path(monkeypatch):
         assert "imageio_ffmpeg" in path and os.access(path, os.X_OK)
     finally:
         ff.ffmpeg_exe.cache_clear()
+
+
+def _fake_ffmpeg(folder: Path, first_line: str) -> Path:
+    """An executable that answers ``-version`` like an ffmpeg would."""
+    exe = folder / "ffmpeg"
+    exe.write_text(f"#!/bin/sh\necho '{first_line}'\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_bundled_ffmpeg_is_preferred_over_one_on_path(tmp_path, monkeypatch):
+    from vsr.video import ffmpeg as ff
+
+    _fake_ffmpeg(tmp_path, "ffmpeg version 9.1 Copyright")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("VSR_FFMPEG", raising=False)
+    ff.ffmpeg_exe.cache_clear()
+    try:
+        assert ff.ffmpeg_exe() == fixture_ffmpeg() != str(tmp_path / "ffmpeg")
+    finally:
+        ff.ffmpeg_exe.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "line, accepted",
+    [
+        ("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026", False),  # Debian 12
+        ("ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright", False),  # Ubuntu 22.04
+        ("ffmpeg version 9.0.2-static https://johnvansickle.com", True),
+        ("ffmpeg version n9.1 Copyright", True),
+        ("ffmpeg version N-118000-g1234abcd Copyright", True),  # a development build
+    ],
+)
+def test_an_ffmpeg_asked_for_is_version_checked(tmp_path, monkeypatch, line, accepted):
+    from vsr.errors import FFmpegError
+    from vsr.video import ffmpeg as ff
+
+    exe = _fake_ffmpeg(tmp_path, line)
+    monkeypatch.setenv("VSR_FFMPEG", str(exe))
+    ff.ffmpeg_exe.cache_clear()
+    try:
+        if accepted:
+            assert ff.ffmpeg_exe() == str(exe)
+        else:
+            with pytest.raises(FFmpegError) as err:
+                ff.ffmpeg_exe()
+            message = str(err.value)
+            assert "\n" not in message and str(exe) in message and "older than 9.0" in message
+            assert "unset VSR_FFMPEG" in message
+    finally:
+        ff.ffmpeg_exe.cache_clear()
+
+
+def test_something_that_is_not_ffmpeg_is_refused(tmp_path, monkeypatch):
+    from vsr.errors import FFmpegError
+    from vsr.video import ffmpeg as ff
+
+    monkeypatch.setenv("VSR_FFMPEG", str(_fake_ffmpeg(tmp_path, "hello")))
+    ff.ffmpeg_exe.cache_clear()
+    try:
+        with pytest.raises(FFmpegError, match="not an ffmpeg vsr can identify"):
+            ff.ffmpeg_exe()
+    finally:
+        ff.ffmpeg_exe.cache_clear()
+
+
+def test_upscale_ffmpeg_option_refuses_an_old_one_before_any_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vsr.video import ffmpeg as ff
+    from vsr.video.command import upscale_command
+
+    monkeypatch.delenv("VSR_FFMPEG", raising=False)
+    exe = _fake_ffmpeg(tmp_path, "ffmpeg version 5.1.9-0+deb12u1 Copyright")
+    try:
+        result = CliRunner().invoke(
+            upscale_command, [str(tmp_path / "missing.mp4"), str(tmp_path / "out.mp4"), "--ffmpeg", str(exe)]
+        )
+        assert result.exit_code == 5, result.output
+        assert "ffmpeg 5.1, older than 9.0" in result.output
+        assert os.environ["VSR_FFMPEG"] == str(exe)  # workers would inherit the same choice
+    finally:
+        os.environ.pop("VSR_FFMPEG", None)  # set by the command itself, not through monkeypatch
+        ff.ffmpeg_exe.cache_clear()
+
+
+def test_probe_and_timing_do_not_depend_on_the_ffmpeg_binary(clip, monkeypatch):
+    """Probing reads FFmpeg's structures through PyAV: a broken VSR_FFMPEG does not matter to it."""
+    from vsr.video import ffmpeg as ff
+
+    monkeypatch.setenv("VSR_FFMPEG", "/nonexistent/ffmpeg")
+    ff.ffmpeg_exe.cache_clear()
+    try:
+        info = probe(clip("late_video.mp4"))
+        assert info.video.start == pytest.approx(0.5005)  # Debian 5.1's text showed no stream start
+        assert info.of_kind("audio")[0].sample_rate == 44100
+        timing = frame_timing(clip("late_video.mp4"))
+        assert timing.pts[:2] == (15015, 16016) and timing.durations[0] == 1001
+        assert timing.time_base == Fraction(1, 30000)
+    finally:
+        ff.ffmpeg_exe.cache_clear()
+
+
+def test_probe_reports_colour_tags_by_name(clip):
+    video = probe(clip("bt601.mp4")).video
+    assert video.color_space == "bt470bg" and video.pix_fmt == "yuv420p"
+    assert probe(clip("av.mp4")).video.color_space is None  # untagged
+
+
+def test_probe_refusal_names_the_demuxers_reason(clip):
+    from vsr.errors import InputError
+
+    with pytest.raises(InputError, match="moov atom not found"):
+        probe(clip("truncated.mp4"))
 
 
 def test_probe_reads_streams_metadata_and_chapters(clip):

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_video_clips import NearestUpscaler, assert_clean, clip_maker, ffmpeg, processes_mentioning
+from test_video_clips import NearestUpscaler, assert_clean, clip_maker, ffmpeg, fixture_ffmpeg, processes_mentioning
 
 from vsr.errors import Cancelled, InputError, ModelError, OutputError
-from vsr.video.ffmpeg import ffmpeg_exe
 from vsr.video.pipeline import plan_video, upscale_video
 from vsr.video.probe import frame_timing, probe
 from vsr.video.reader import read_frames
@@ -72,7 +71,7 @@ def audio_md5(path) -> str:
 
 def _md5(path, stream) -> str:
     out = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", stream, "-c", "copy", "-f", "md5", "-"],
+        [fixture_ffmpeg(), "-v", "error", "-i", str(path), "-map", stream, "-c", "copy", "-f", "md5", "-"],
         capture_output=True,
         text=True,
         check=True,

@@ -159,6 +159,14 @@ def _parse_shard(ctx, param, value):
 )
 @click.option("--merge", is_flag=True, help="Join the finished segments of all shards into DST.")
 @click.option("--restart", is_flag=True, help="Discard the segments an earlier run left and start again.")
+@click.option(
+    "--ffmpeg",
+    "ffmpeg_path",
+    metavar="PATH",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Run this ffmpeg instead of the bundled one (as VSR_FFMPEG does); refused if older than vsr supports.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
 @click.pass_context
 def upscale_command(
@@ -181,6 +189,7 @@ def upscale_command(
     shard,
     merge,
     restart,
+    ffmpeg_path,
     quiet,
 ):
     """Upscale SRC (a video, an image, or a folder of them) into DST (a file, or a folder).
@@ -204,6 +213,11 @@ def upscale_command(
             click.echo(str(result))
 
     try:
+        if ffmpeg_path is not None:
+            from .ffmpeg import ffmpeg_exe, use_ffmpeg
+
+            use_ffmpeg(ffmpeg_path)
+            ffmpeg_exe()  # refuse a missing or too old one before any work
         results = upscale_path(
             src,
             dst,

@@ -1,7 +1,21 @@
 """Finding and running ffmpeg.
 
-Discovery: the ``VSR_FFMPEG`` environment variable if set, else ``ffmpeg`` on PATH, else the binary that
-ships inside the ``imageio-ffmpeg`` wheel. Nothing here needs ``ffprobe`` (imageio-ffmpeg has none).
+Which ffmpeg, and why: vsr runs the binary bundled in the ``imageio-ffmpeg`` wheel (an install
+requirement, so it is always there, a static build of a known release: 9.0.2 when this was written),
+because the ffmpeg command line's timing behaviour changes between releases and only a tested one
+may touch a user's timestamps. An ffmpeg on PATH is *not* used by default: Debian 12's 5.1, measured
+against the video tests, moves subtitle cues 23 ms (it shifts every stream to make an AAC priming
+packet non-negative), rounds a late video start of 0.5005 s to 0.5 s, puts segmented and single-pass
+frames at different times, and exits 0 with a truncated MP4 on a full disk.
+
+Another ffmpeg (a build with a hardware encoder, say) is used only when asked: ``vsr upscale --ffmpeg
+PATH`` or the ``VSR_FFMPEG`` environment variable (``--ffmpeg`` sets it, so worker processes use the
+same one). It is refused, with a one-line :class:`FFmpegError` that says what to do, when
+``ffmpeg -version`` reports a release older than :data:`MINIMUM_VERSION`: the oldest release the video
+tests have passed with. Lower it only after ``VSR_FFMPEG=/that/ffmpeg python -m pytest tests/test_video*.py``
+passes. Development builds (``N-12345-g...``, ``git-...``) are newer than any release and accepted.
+Probing does not use this binary at all (see :mod:`.probe`: PyAV carries its own FFmpeg libraries).
+Nothing here needs ``ffprobe`` (imageio-ffmpeg has none).
 
 Every ffmpeg we start runs with ``-loglevel level+...`` so each stderr line carries its level
 (``[error] ...``); that lets us pick ffmpeg's own error line for a message instead of guessing.
@@ -30,27 +44,93 @@ _LOG_LINE = re.compile(
 _ERROR_LEVELS = ("panic", "fatal", "error")
 
 
-@functools.lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary to use (see the module docstring for the search order)."""
-    override = os.environ.get("VSR_FFMPEG")
-    if override:
-        if shutil.which(override) is None:
-            raise FFmpegError(f"VSR_FFMPEG={override!r} is not an executable: fix or unset it")
-        return shutil.which(override)
-    on_path = shutil.which("ffmpeg")
-    if on_path:
-        return on_path
+#: The oldest ffmpeg release vsr runs (see the module docstring for why it is this one).
+MINIMUM_VERSION = (9, 0)
+
+_VERSION_LINE = re.compile(r"^ffmpeg version (?P<text>\S+)")
+_RELEASE = re.compile(r"^n?(?P<major>\d+)\.(?P<minor>\d+)")
+
+
+def parse_version(first_line: str) -> tuple[int, int] | None:
+    """``(major, minor)`` from ``ffmpeg -version``'s first line; None for a development build.
+
+    Raises ValueError when the line says nothing recognisable (not an ffmpeg, or an odd vendor string).
+    """
+    m = _VERSION_LINE.match(first_line.strip())
+    if m is None:
+        raise ValueError(first_line.strip()[:80] or "no output")
+    text = m["text"]
+    release = _RELEASE.match(text)
+    if release:
+        return int(release["major"]), int(release["minor"])
+    if text.startswith(("N-", "git-", "git")):
+        return None
+    raise ValueError(text)
+
+
+def check_version(path: str) -> tuple[int, int] | None:
+    """Run ``path -version``; return its release, or raise :class:`FFmpegError` if it is unusable."""
+    how = "--ffmpeg / VSR_FFMPEG"
+    fix = "unset VSR_FFMPEG (or drop --ffmpeg) to use the bundled imageio-ffmpeg binary"
+    try:
+        proc = subprocess.run(
+            [path, "-hide_banner", "-version"], capture_output=True, timeout=30, check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise FFmpegError(f"{how}: {path} does not run ({err}); {fix}") from None
+    first = proc.stdout.decode("utf-8", "replace").splitlines()[:1]
+    try:
+        version = parse_version(first[0] if first else "")
+    except ValueError as err:
+        raise FFmpegError(f"{how}: {path} is not an ffmpeg vsr can identify ({err}); {fix}") from None
+    if version is not None and version < MINIMUM_VERSION:
+        want = ".".join(map(str, MINIMUM_VERSION))
+        raise FFmpegError(
+            f"{how}: {path} is ffmpeg {version[0]}.{version[1]}, older than {want}, whose timing vsr has "
+            f"verified (older ones shift timestamps); {fix}, or point it at an ffmpeg >= {want}"
+        )
+    return version
+
+
+def use_ffmpeg(path) -> None:
+    """Make ``path`` the ffmpeg of this process and of the workers it starts (``vsr upscale --ffmpeg``)."""
+    os.environ["VSR_FFMPEG"] = os.fspath(path)
+    ffmpeg_exe.cache_clear()
+
+
+def bundled_ffmpeg() -> str | None:
+    """The imageio-ffmpeg binary, or None if that package (an install requirement) is missing or broken."""
     try:
         import imageio_ffmpeg
     except ImportError:
-        imageio_ffmpeg = None
-    if imageio_ffmpeg is not None:
-        try:
-            return imageio_ffmpeg.get_ffmpeg_exe()
-        except RuntimeError:
-            pass
-    raise FFmpegError("ffmpeg not found: install ffmpeg or run `pip install imageio-ffmpeg`")
+        return None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary to use: ``VSR_FFMPEG`` if set (version-checked), else the bundled one.
+
+    The bundled binary is not version-checked: it is the release the tests run against.
+    """
+    override = os.environ.get("VSR_FFMPEG")
+    if override:
+        found = shutil.which(override)
+        if found is None:
+            raise FFmpegError(f"VSR_FFMPEG / --ffmpeg {override!r} is not an executable: fix or unset it")
+        check_version(found)
+        return found
+    bundled = bundled_ffmpeg()
+    if bundled is not None:
+        return bundled
+    raise FFmpegError(
+        "the bundled ffmpeg is missing: run `pip install imageio-ffmpeg`, or set VSR_FFMPEG to an ffmpeg "
+        f">= {'.'.join(map(str, MINIMUM_VERSION))}"
+    )
 
 
 def media_arg(path) -> str:

@@ -57,7 +57,14 @@ class Container:
 _MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac", "mp2"})
 # faststart: playable while downloading. use_metadata_tags: keep every metadata key (phones write
 # vendor keys such as com.apple.quicktime.*), not only the handful the classic udta atoms know.
-_MP4_OPTIONS = {"movflags": "+faststart+use_metadata_tags"}
+# movie_timescale: an edit list's empty edit (video starting after the audio, a segment's offset) is
+# counted in the movie time scale, 1/1000 s by default, in which Debian's ffmpeg 5.1 moved a start of
+# 0.5005 s to 0.5 s; the finest common time base of the usual video rates keeps it exact.
+_MP4_OPTIONS = {"movflags": "+faststart+use_metadata_tags", "movie_timescale": "90000"}
+# Matroska can store a negative timestamp (AAC priming, an Opus pre-skip); ffmpeg 5.1 shifted every
+# stream of the file later by that amount instead (subtitle cues 23 ms late) unless told not to; the
+# bundled 9.0 writes it either way, so this only makes the choice explicit.
+_MATROSKA_OPTIONS = {"avoid_negative_ts": "disabled"}
 _MP4 = Container(
     "mp4",
     ("libx264", "libx265", "libvpx-vp9"),
@@ -90,9 +97,11 @@ CONTAINERS: dict[str, Container] = {
         ),
         "srt",
         attachments=True,
+        options=_MATROSKA_OPTIONS,
     ),
     ".webm": Container(
-        "webm", ("libvpx-vp9",), frozenset({"opus", "vorbis"}), "libopus", frozenset({"webvtt"}), "webvtt"
+        "webm", ("libvpx-vp9",), frozenset({"opus", "vorbis"}), "libopus", frozenset({"webvtt"}), "webvtt",
+        options=_MATROSKA_OPTIONS,
     ),
 }
 

@@ -1,51 +1,53 @@
-"""Probing media with ffmpeg alone (no ffprobe: imageio-ffmpeg ships none).
+"""Probing media through PyAV (``av``): FFmpeg's own structures, not text it prints for people.
 
-Two probes, each one ffmpeg run:
+``av``'s wheels carry their own FFmpeg libraries, so what a probe reports does not depend on which
+ffmpeg binary vsr runs (see :mod:`.ffmpeg`): the header fields are the ``AVFormatContext`` /
+``AVStream`` values ``ffmpeg -i`` would print, read as numbers and names instead of being parsed back
+out of its stderr (whose layout changes between releases: Debian's 5.1 prints no per-stream ``start``
+and its ``showinfo`` no ``duration``).
 
-- :func:`probe` reads the container header: ``ffmpeg -i FILE`` with no output prints the input's
-  description (format, duration, start, global metadata, chapters, every stream with codec, size,
-  rotation and tags) and exits. We parse that text. It costs milliseconds and reads no frames.
-  Numbers there are rounded for display (``29.97 fps``), so it is used for planning, never for timing.
-- :func:`frame_timing` decodes the first video stream through ffmpeg's ``showinfo`` filter into the
-  ``null`` muxer and parses the exact rational time base and frame rate (``config in`` line) and every
-  frame's integer pts/duration. It is exact but costs a decode; tests use it to compare input and output.
-  The pipeline's reader parses the same ``showinfo`` lines while it decodes, so it gets exact timing for free.
+- :func:`probe` reads the container header (format, duration, start, global metadata, chapters, every
+  stream with codec, size, rate, colour tags and tags) and decodes one video frame for the display
+  rotation, which FFmpeg attaches to decoded frames. It is cheap and used for planning.
+- :func:`frame_timing` decodes a video stream and returns every frame's exact integer pts and duration
+  in the stream's time base, counted from the file's start time as the ffmpeg command line counts them
+  (so they compare directly with what the pipeline's reader sees). Tests use it to compare input and
+  output.
+- :func:`demuxed_end` reads packets only (no decoding) to tell where the data really ends.
+
+The pipeline's reader still parses ``showinfo`` lines from the ffmpeg it runs (it needs the frames
+themselves from that process); the patterns for them live here.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import InputError
-from .ffmpeg import clean_message, log_level, media_arg, run_ffmpeg
 
-_INPUT = re.compile(r"^Input #0, (?P<fmt>.+?), from '")
-_DURATION = re.compile(r"^ {2}Duration: (?:(?P<h>\d+):(?P<m>\d+):(?P<s>[\d.]+)|N/A)(?:, start: (?P<start>-?[\d.]+))?")
-_CHAPTER = re.compile(r"^ {4}Chapter #\d+:\d+: start (?P<start>-?[\d.]+), end (?P<end>-?[\d.]+)")
-_STREAM = re.compile(
-    r"^ {2}Stream #0:(?P<index>\d+)(?:\[0x[0-9a-f]+\])?(?:\((?P<lang>[^)]*)\))?: "
-    r"(?P<kind>Video|Audio|Subtitle|Data|Attachment): (?P<codec>[^\s,]+)(?P<rest>.*)$"
-)
-_SIZE = re.compile(r"(?<![\w/])([1-9]\d*)x([1-9]\d*)(?![\w])")
-_FPS = re.compile(r"([\d.]+k?) (fps|tbr|tbn)")
-_STREAM_START = re.compile(r", start (-?[\d.]+)")
-_ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
-_KEY_VALUE = re.compile(r"^(?P<indent> +)(?P<key>\S[^:]*?)\s*: (?P<value>.*)$")
-_CONTINUATION = re.compile(r"^ +: (?P<value>.*)$")
-_HZ = re.compile(r"(\d+) Hz, ([^,]+)")
-_PIX_FMT = re.compile(r", (?P<pix_fmt>[a-z0-9_]+)(?:\((?P<props>[^)]*)\))?")
-
-# showinfo lines (shared with the reader).
+# showinfo lines (used by the reader; ``duration:`` is absent before ffmpeg 6).
 SHOWINFO_CONFIG = re.compile(r"config in time_base: (\d+)/(\d+), frame_rate: (\d+)/(\d+)")
 SHOWINFO_FRAME = re.compile(
     r"\bn:\s*(?P<n>\d+) pts:\s*(?P<pts>-?\d+) pts_time:\S+\s+(?:duration:\s*(?P<dur>-?\d+)\s)?.*?"
     r"\bsar:(?P<sar_n>\d+)/(?P<sar_d>\d+) s:(?P<w>\d+)x(?P<h>\d+)"
 )
 
-_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+#: AVColorSpace / AVColorTransferCharacteristic values by number, named as ffmpeg names them
+#: (``av_color_space_name``); 2 = unspecified and 3 = reserved mean "untagged" (None).
+_COLOR_SPACES = {
+    0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco", 9: "bt2020nc",
+    10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc", 13: "chroma-derived-c", 14: "ictcp",
+}
+_COLOR_TRCS = {
+    1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear", 9: "log100",
+    10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12",
+    16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
+}
+_AV_TIME_BASE = 1_000_000  # container start/duration and chapters' fallback unit (microseconds)
 
 
 @dataclass(frozen=True)
@@ -121,189 +123,172 @@ class MediaInfo:
         return self.format.endswith("_pipe") or self.format == "image2"
 
 
-def _seconds(text: str) -> float:
-    return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+def _open(path: Path):
+    """``av.open`` with a one-line :class:`InputError` naming FFmpeg's own reason on failure."""
+    import av
+    import av.logging
+
+    level = av.logging.get_level()
+    # PyAV passes FFmpeg's log on only when a level is set; capture it so the demuxer's own reason
+    # (``moov atom not found``) reaches the message instead of stderr.
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            try:
+                # Absolute, so ``-in:put.mp4`` is neither an option nor an ``in:`` protocol URL.
+                return av.open(os.path.abspath(path), metadata_errors="replace")
+            except av.error.FFmpegError as err:
+                errors = [msg.strip() for lvl, _, msg in logs if lvl <= av.logging.ERROR and msg.strip()]
+                cause = errors[0].rstrip(".") if errors else _av_cause(err)
+                raise InputError(f"{path}: not a readable video or image ({cause})") from None
+    finally:
+        av.logging.set_level(level)
 
 
-def _channels(layout: str) -> int | None:
-    layout = layout.strip()
-    base = layout.split("(")[0]
-    if base in _CHANNELS:
-        return _CHANNELS[base]
-    m = re.match(r"(\d+) channels", layout)
-    return int(m.group(1)) if m else None
+def _av_cause(err) -> str:
+    """FFmpeg's last logged error if PyAV kept it (``moov atom not found``), else the error's text."""
+    text = str(err)
+    if "last error log:" in text:
+        last = text.split("last error log:", 1)[1].strip()
+        return re.sub(r"^\[[^\]]*\]\s*", "", last).rstrip(".")
+    return (getattr(err, "strerror", None) or text).rstrip(".")
 
 
-def parse_header(text_lines: list[str], path: Path) -> MediaInfo:
-    """Parse the ``Input #0`` description that ``ffmpeg -i`` prints (level prefixes allowed)."""
-    fmt = None
-    duration = start = None
-    streams: list[dict] = []
-    chapters: list[dict] = []
-    metadata: dict = {}
-    target: dict | None = None  # the metadata dict that indented key/value lines belong to
-    meta_indent = 0
-    for raw in text_lines:
-        _, level, line = log_level(raw)
-        if level and level not in ("info",):
-            continue
-        if fmt is None:
-            m = _INPUT.match(line)
-            if m:
-                fmt = m["fmt"]
-            continue
-        if not line.startswith("  "):  # end of the input description
-            if line.startswith(("Stream mapping", "Output #", "At least one output", "[")) or not line.strip():
-                break
-            continue
-        stripped = line.strip()
-        if stripped == "Metadata:":
-            indent = len(line) - len(line.lstrip())
-            if indent == 2:
-                target = metadata
-            elif indent == 4 and streams:
-                target = streams[-1]["metadata"]
-            elif indent == 6 and chapters:
-                target = chapters[-1]["metadata"]
-            else:
-                target = None
-            meta_indent = indent + 2
-            continue
-        if stripped == "Side data:":
-            target = None
-            continue
-        m = _DURATION.match(line)
-        if m:
-            target = None
-            if m["s"] is not None:
-                duration = int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
-            if m["start"] is not None:
-                start = float(m["start"])
-            continue
-        m = _CHAPTER.match(line)
-        if m:
-            target = None
-            chapters.append({"start": float(m["start"]), "end": float(m["end"]), "metadata": {}})
-            continue
-        m = _STREAM.match(line)
-        if m:
-            target = None
-            streams.append(_stream_fields(m))
-            continue
-        m = _ROTATION.search(line)
-        if m and streams:
-            streams[-1]["rotation"] = float(m.group(1))
-            continue
-        if target is None:
-            continue
-        m = _KEY_VALUE.match(line)
-        if m and len(m["indent"]) == meta_indent:
-            target[m["key"]] = m["value"]
-            continue
-        m = _CONTINUATION.match(line)
-        if m and target:
-            last = next(reversed(target))
-            target[last] += "\n" + m["value"]
-    if fmt is None:
-        raise ValueError("no 'Input #0' description in ffmpeg's output")
-    for s in streams:
-        if s["language"] in (None, "und"):
-            s["language"] = s["metadata"].get("language") or s["language"]
-    return MediaInfo(
-        path=path,
-        format=fmt,
-        duration=duration,
-        start=start,
-        streams=tuple(StreamInfo(**s) for s in streams),
-        metadata=metadata,
-        chapters=tuple(Chapter(c["start"], c["end"], c["metadata"].get("title")) for c in chapters),
-    )
+def _seconds_or_none(value, unit: Fraction) -> float | None:
+    return None if value is None else float(value * unit)
 
 
-def _stream_fields(m: re.Match) -> dict:
-    rest = m["rest"]
-    kind = m["kind"].lower()
+def _stream_info(stream, rotation: float) -> StreamInfo:
+    kind = stream.type if stream.type in ("video", "audio", "subtitle", "attachment") else "data"
+    cc = stream.codec_context
+    codec = None
+    if cc is not None and cc.codec is not None:
+        codec = cc.codec.canonical_name
+    if codec is None:
+        codec = getattr(stream, "codec_name", None) or ("ttf" if kind == "attachment" else "none")
+    metadata = dict(stream.metadata)
+    language = metadata.get("language")
+    disposition = int(stream.disposition)
+    import av.stream
+
     fields: dict = {
-        "index": int(m["index"]),
+        "index": stream.index,
         "kind": kind,
-        "codec": m["codec"],
-        "language": m["lang"],
-        "attached_pic": "(attached pic)" in rest,
-        "default": "(default)" in rest,
-        "metadata": {},
+        "codec": codec,
+        "language": language,
+        "start": _seconds_or_none(stream.start_time, stream.time_base) if stream.time_base else None,
+        "attached_pic": bool(disposition & av.stream.Disposition.attached_pic),
+        "default": bool(disposition & av.stream.Disposition.default),
+        "metadata": metadata,
     }
-    start = _STREAM_START.search(rest)
-    if start:
-        fields["start"] = float(start.group(1))
-    if kind == "video":
-        size = _SIZE.search(rest)
-        if size:
-            fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
-        rates = {unit: _seconds(value) for value, unit in _FPS.findall(rest)}
-        fields["fps"] = rates.get("fps") or rates.get("tbr")
-        fields.update(_color_fields(rest))
-    elif kind == "audio":
-        hz = _HZ.search(rest)
-        if hz:
-            fields["sample_rate"] = int(hz.group(1))
-            fields["channels"] = _channels(hz.group(2))
-    return fields
+    if kind == "video" and cc is not None:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fields.update(
+            width=cc.width or None,
+            height=cc.height or None,
+            fps=float(rate) if rate else None,
+            rotation=rotation,
+            pix_fmt=cc.pix_fmt,
+            color_space=_COLOR_SPACES.get(int(cc.colorspace)),
+            color_trc=_COLOR_TRCS.get(int(cc.color_trc)),
+        )
+    elif kind == "audio" and cc is not None:
+        fields.update(sample_rate=cc.sample_rate or None, channels=cc.channels or None)
+    return StreamInfo(**fields)
 
 
-def _color_fields(rest: str) -> dict:
-    """Pixel format and colour tags from e.g. ``, yuv420p(tv, bt470bg/smpte170m/smpte170m, progressive)``."""
-    m = _PIX_FMT.search(rest)
-    if m is None:
-        return {}
-    fields = {"pix_fmt": m["pix_fmt"]}
-    for token in (m["props"] or "").split(", "):
-        if token in ("tv", "pc", "progressive", "") or "first" in token:
-            continue
-        space, _, more = token.partition("/")
-        trc = more.partition("/")[2] if more else space
-        fields["color_space"] = None if space in ("unknown", "reserved") else space
-        fields["color_trc"] = None if trc in ("unknown", "reserved") else trc
-        break
-    return fields
+def _first_frame_rotation(container, stream) -> float:
+    """The display rotation (degrees, counter-clockwise) FFmpeg attaches to the stream's decoded frames."""
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return float(frame.rotation or 0)
+    except (av.error.FFmpegError, ValueError):
+        pass
+    return 0.0
 
 
 def probe(path) -> MediaInfo:
-    """Describe a media file from its header; raises :class:`InputError` if ffmpeg cannot open it."""
+    """Describe a media file from its header; raises :class:`InputError` if FFmpeg cannot open it."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a media file")
-    rc, lines = run_ffmpeg(["-hide_banner", "-nostdin", "-loglevel", "level+info", "-i", media_arg(path)])
+    container = _open(path)
     try:
-        return parse_header(lines, path)
-    except ValueError:
-        errors = [clean_message(log_level(x)[2]) for x in lines if log_level(x)[1] in ("error", "fatal")]
-        cause = errors[0] if errors else (clean_message(lines[-1]) if lines else f"ffmpeg exited with {rc}")
-        raise InputError(f"{path}: not a readable video or image ({cause})") from None
+        us = Fraction(1, _AV_TIME_BASE)
+        video = next(
+            (
+                s for s in container.streams
+                if s.type == "video" and not int(s.disposition) & 1024  # AV_DISPOSITION_ATTACHED_PIC
+            ),
+            None,
+        )
+        rotations = {video.index: _first_frame_rotation(container, video)} if video is not None else {}
+        streams = tuple(_stream_info(s, rotations.get(s.index, 0.0)) for s in container.streams)
+        chapters = tuple(
+            Chapter(
+                float(c["start"] * (c["time_base"] or us)),
+                float(c["end"] * (c["time_base"] or us)),
+                c["metadata"].get("title"),
+            )
+            for c in container.chapters()
+        )
+        return MediaInfo(
+            path=path,
+            format=container.format.name,
+            duration=_seconds_or_none(container.duration, us),
+            start=_seconds_or_none(container.start_time, us),
+            streams=streams,
+            metadata=dict(container.metadata),
+            chapters=chapters,
+        )
+    finally:
+        container.close()
 
 
-_STATS_TIME = re.compile(r"time=(-?)(\d+):(\d+):([\d.]+)")
+def _start_ticks(container, stream) -> int:
+    """The file's start time in ``stream``'s time base: what the ffmpeg command line subtracts from every pts."""
+    start = container.start_time
+    if start is None:
+        return 0
+    return round(Fraction(start, _AV_TIME_BASE) / stream.time_base)
 
 
 def demuxed_end(path) -> float | None:
-    """How far (seconds from the start) the file's audio/video/subtitle packets really go.
+    """How far (seconds from the file's start) its audio/video/subtitle packets really go.
 
-    A demux-only pass (``-c copy`` into the null muxer: no decoding). Comparing it with the header's
-    duration tells a file cut short (header promises more than the data holds) from one whose video
-    simply ends before its audio. None if ffmpeg could not tell.
+    A demux-only pass (packets, no decoding). Comparing it with the header's duration tells a file cut
+    short (header promises more than the data holds) from one whose video simply ends before its audio.
+    None if nothing could be read.
     """
-    _, lines = run_ffmpeg(
-        ["-hide_banner", "-nostdin", "-loglevel", "level+info", "-stats", "-i", media_arg(path)]
-        + ["-map", "0:V?", "-map", "0:a?", "-map", "0:s?", "-c", "copy", "-f", "null", "-"]
-    )
-    times = [m for line in lines for m in _STATS_TIME.finditer(line.replace("\r", "\n"))]
-    if not times:
-        return None
-    sign, h, m, sec = times[-1].groups()
-    value = int(h) * 3600 + int(m) * 60 + float(sec)
-    return -value if sign else value
+    import av
 
+    try:
+        container = _open(Path(path))
+    except InputError:
+        return None
+    try:
+        start = Fraction(container.start_time or 0, _AV_TIME_BASE)
+        wanted = [s for s in container.streams if s.type in ("video", "audio", "subtitle")]
+        wanted = [s for s in wanted if not (s.type == "video" and int(s.disposition) & 1024)]
+        if not wanted:
+            return None
+        end = None
+        try:
+            for packet in container.demux(wanted):
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is None or packet.time_base is None:
+                    continue
+                t = (ts + (packet.duration or 0)) * packet.time_base
+                end = t if end is None or t > end else end
+        except (av.error.FFmpegError, ValueError):
+            pass  # damage past this point: where the readable data ends is the answer
+        return None if end is None else float(end - start)
+    finally:
+        container.close()
 
 @dataclass(frozen=True)
 class FrameTiming:
@@ -344,37 +329,53 @@ class FrameTiming:
 
 
 def frame_timing(path, *, stream: int | None = None) -> FrameTiming:
-    """Decode the first (or the given) video stream and return its exact frame timing."""
+    """Decode the first (or the given) video stream and return its exact frame timing.
+
+    pts count from the file's start time (as the ffmpeg command line and the pipeline's reader count
+    them); ``size`` and ``sar`` are upright, i.e. after the display rotation is applied.
+    """
+    import av
+
     path = Path(path)
-    label = f"0:{stream}" if stream is not None else "0:v:0"
-    rc, lines = run_ffmpeg(
-        ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-i", media_arg(path)]
-        + ["-filter_complex", f"[{label}]showinfo=checksum=0[v]", "-map", "[v]"]
-        + ["-fps_mode", "passthrough", "-f", "null", "-"]
-    )
-    if rc != 0:
-        errors = [clean_message(log_level(x)[2]) for x in lines if log_level(x)[1] in ("error", "fatal")]
-        raise InputError(f"{path}: cannot decode video ({errors[0] if errors else f'ffmpeg exited with {rc}'})")
-    time_base = frame_rate = None
-    pts: list[int] = []
-    durations: list[int] = []
-    size = None
-    sar = Fraction(1)
-    for line in lines:
-        if "showinfo" not in line:
-            continue
-        m = SHOWINFO_CONFIG.search(line)
-        if m and time_base is None:
-            time_base = Fraction(int(m[1]), int(m[2]))
-            frame_rate = Fraction(int(m[3]), int(m[4])) if int(m[4]) else Fraction(0)
-            continue
-        m = SHOWINFO_FRAME.search(line)
-        if m:
-            pts.append(int(m["pts"]))
-            durations.append(int(m["dur"]) if m["dur"] is not None else 0)
-            size = (int(m["w"]), int(m["h"]))
-            if int(m["sar_n"]) and int(m["sar_d"]):
-                sar = Fraction(int(m["sar_n"]), int(m["sar_d"]))
-    if time_base is None:
-        raise InputError(f"{path}: has no decodable video stream")
-    return FrameTiming(time_base, frame_rate, tuple(pts), tuple(durations), size, sar)
+    container = _open(path)
+    try:
+        if stream is not None:
+            chosen = container.streams[stream]
+        else:
+            chosen = next(
+                (s for s in container.streams if s.type == "video" and not int(s.disposition) & 1024), None
+            )
+        if chosen is None or chosen.type != "video":
+            raise InputError(f"{path}: has no decodable video stream")
+        time_base = chosen.time_base
+        frame_rate = chosen.guessed_rate or Fraction(0)
+        offset = _start_ticks(container, chosen)
+        pts: list[int] = []
+        durations: list[int] = []
+        size = None
+        sar = Fraction(1)
+        def frames():
+            # Like the ffmpeg command line, skip a packet that fails to decode (damage it conceals) and go on.
+            for packet in container.demux(chosen):
+                try:
+                    yield from packet.decode()
+                except av.error.InvalidDataError:
+                    continue
+
+        try:
+            for frame in frames():
+                if frame.pts is None:
+                    continue
+                pts.append(frame.pts - offset)
+                durations.append(max(0, frame.duration or 0))
+                turned = round((frame.rotation or 0) / 90) % 2
+                size = (frame.height, frame.width) if turned else (frame.width, frame.height)
+                # The frame's own SAR (PyAV does not expose it), as the decoder context reports it.
+                stream_sar = chosen.codec_context.sample_aspect_ratio or chosen.sample_aspect_ratio
+                if stream_sar:
+                    sar = 1 / Fraction(stream_sar) if turned else Fraction(stream_sar)
+        except av.error.FFmpegError as err:
+            raise InputError(f"{path}: cannot decode video ({_av_cause(err)})") from None
+        return FrameTiming(Fraction(time_base), Fraction(frame_rate), tuple(pts), tuple(durations), size, sar)
+    finally:
+        container.close()

@@ -175,7 +175,10 @@ def plan_segmented(
         return None
     if merge and existing is None:
         raise OutputError(f"{folder}: no work folder to merge; run the shards first")
-    count = max(1, math.ceil(Fraction(duration) / seconds))
+    # A tail under 10 ms (less than one frame at 100 fps: an audio track outlasting the video a little)
+    # makes no segment of its own; 10 ms is also the precision ffmpeg's printed header gave us before
+    # probing read the exact value through PyAV, so plans made then and now agree.
+    count = max(1, math.ceil(Fraction(math.floor(duration * 100), 100) / seconds))
     if existing and Fraction(existing["segment_seconds"]) == seconds:
         count = existing["segments"]  # a header read differently must not renumber finished segments
     encode = job.encode
