@@ -85,8 +85,11 @@ def test_bundled_weights_checked_by_sha256(tmp_path, monkeypatch, tiny_weights):
 
 def test_missing_manifest_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("VSR_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(WeightsError, match="no weights recorded for model 'perpix'"):
+    with pytest.raises(WeightsError, match="no weights for model 'perpix' yet") as err:
         registry.load_model("perpix")
+    # every hint is one the user can follow with the command at hand
+    assert "--model bicubic" in str(err.value) and "--models perpix=FILE" in str(err.value)
+    assert "full clone" not in str(err.value)
 
 
 def test_user_weights_file_and_bad_files(tmp_path, tiny_weights):

@@ -113,10 +113,12 @@ def bundled_weights(name):
     """
     folder = weights_dir()
     entry = read_manifest(folder).get(name)
-    how = (f"reinstall vsr from a full clone (git lfs is not used), train it with "
-           f"`vsr train --config training/recipes/{name}-photos.yaml`, or pass --weights FILE")
+    own = (f"train them with `vsr train --config training/recipes/{name}-photos.yaml`, then pass the "
+           f"export as `vsr upscale --weights FILE` or `vsr bench --models {name}=FILE`")
     if entry is None:
-        raise WeightsError(f"no weights recorded for model '{name}' in {folder / MANIFEST}: {how}")
+        raise WeightsError(f"this vsr has no weights for model '{name}' yet (none in {folder / MANIFEST}): "
+                           f"use --model bicubic, or {own}")
+    how = f"reinstall vsr (pip install from a complete clone, which carries weights/), or {own}"
     path = folder / entry.file
     if not path.is_file():
         raise WeightsError(f"weights file {path} is missing: {how}")
