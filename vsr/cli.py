@@ -1,7 +1,8 @@
 """The `vsr` command line: thin click commands over the library.
 
 Errors the user can cause (``VsrError``) are printed as one line on stderr with a non-zero exit
-code; ``vsr --debug ...`` shows the traceback instead. Commands hold no logic a test would call.
+code; ``vsr --debug ...`` shows the traceback instead, and the native libraries' start-up logs that
+are otherwise filtered out (``vsr.native_logs``). Commands hold no logic a test would call.
 """
 
 import sys
@@ -37,6 +38,10 @@ def main(ctx, debug):
     """Super-resolve videos and images x4 with SRGAN generators."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if not debug:
+        from vsr.native_logs import filter_native_logs
+
+        filter_native_logs()
 
 
 @main.command("models")
