@@ -227,6 +227,14 @@ def test_cli_image_folder_writes_table_csv_json_and_plot(image_folder, tmp_path)
     assert float(rows[0]["psnr"]) == pytest.approx(data["per_item"]["a"]["bicubic"]["psnr"])
     pytest.importorskip("matplotlib")
     assert (out / "psnr.png").stat().st_size > 1000
+    # an existing report is not overwritten unless asked
+    again = CliRunner().invoke(bench_command, [str(image_folder), "--models", "bicubic", "--out", str(out), "-q"])
+    from vsr.errors import OutputError
+
+    assert isinstance(again.exception, OutputError) and "--overwrite" in str(again.exception)
+    again = CliRunner().invoke(bench_command, [str(image_folder), "--models", "bicubic", "--out", str(out), "-q",
+                                               "--overwrite"])
+    assert again.exit_code == 0, again.output
 
 
 def test_cli_vid4_layout_options(vid4_folder, tmp_path):

@@ -259,6 +259,12 @@ def test_bad_data_folder(tmp_path):
         find_images([tmp_path / "nope"])
     with pytest.raises(DataError, match="no images"):
         find_images([tmp_path])
+    # a run that fails on its data leaves no run folder behind
+    cfg = TrainConfig.from_dict(dict(name="t", blocks=1, channels=4, train_dirs=[str(tmp_path / "nope")],
+                                     hr_crop=16, batch=1, steps=2))
+    with pytest.raises(DataError, match="does not exist"):
+        Trainer(cfg, tmp_path / "run", progress=False).run()
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_cli_and_continuing_from_committed_weights(photo_dirs, tmp_path):

@@ -1,5 +1,7 @@
 """``vsr bench``: score models on Vid4, Set5, Set14, a folder of images or your own clip."""
 
+from pathlib import Path
+
 import click
 
 DEFAULT_CHANNEL = "y"
@@ -40,9 +42,10 @@ def _default_models():
               help="Score only the first N frames of each sequence or video.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write table.txt, frames.csv, results.json and PSNR plots here.")
+@click.option("--overwrite", is_flag=True, help="Replace the report files in an existing --out folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def bench_command(target, data, models, degradation, crop_border, channel, tof, niqe, max_frames,
-                  out_dir, quiet):
+                  out_dir, overwrite, quiet):
     """Score super-resolution quality (PSNR/SSIM, tOF, NIQE) on TARGET.
 
     TARGET is vid4, set5, set14, a folder of images, a Vid4-layout folder (GT/<seq>/, optional
@@ -52,8 +55,12 @@ def bench_command(target, data, models, degradation, crop_border, channel, tof, 
     from vsr.bench.datasets import open_dataset
     from vsr.bench.report import format_table, write_report
     from vsr.bench.runner import run_quality_bench
+    from vsr.errors import OutputError
     from vsr.models.registry import load_labelled
 
+    if out_dir and not overwrite and Path(out_dir).exists() and any(Path(out_dir).iterdir()):
+        raise OutputError(f"report folder {out_dir} already has files: add --overwrite to replace "
+                          "them, or choose another --out")
     dataset = open_dataset(target, data)
     names = [n.strip() for n in models.split(",") if n.strip()] if models else _default_models()
     results = run_quality_bench(dataset, load_labelled(names), degradation=degradation,

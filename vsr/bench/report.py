@@ -65,8 +65,9 @@ def write_json(results, path):
 
 
 def write_plots(results, folder):
-    """PNG plots of PSNR, one line per model: per frame for each sequence of a video set, or per
-    image for an image set. Returns the paths written ([] when matplotlib is not installed)."""
+    """PNG plots of PSNR: per frame for each sequence of a video set (one line per model), or one
+    bar per model for each image of an image set (images are no time series). Returns the paths
+    written ([] when matplotlib is not installed)."""
     try:
         from matplotlib.figure import Figure  # Agg canvas, no pyplot/global backend state
     except ImportError:
@@ -87,11 +88,20 @@ def write_plots(results, folder):
     for filename, title, by_model in plots:
         fig = Figure(figsize=(8, 4), dpi=100)
         ax = fig.add_subplot()
-        for model, values in by_model.items():
-            ax.plot(range(len(values)), values, marker=None if video else "o", markersize=3,
-                    label=f"{model} (mean {_finite_mean(values)})")
+        width = 0.8 / max(len(by_model), 1)
+        for k, (model, values) in enumerate(by_model.items()):
+            label = f"{model} (mean {_finite_mean(values)})"
+            if video:
+                ax.plot(range(len(values)), values, label=label)
+            else:
+                finite = [v if v != float("inf") else float("nan") for v in values]
+                ax.bar([i + (k - (len(by_model) - 1) / 2) * width for i in range(len(values))], finite,
+                       width=width, label=label)
         if not video:
             ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+            finite = [v for vs in by_model.values() for v in vs if v != float("inf")]
+            if finite:  # bars from a floor near the lowest score, so differences of 0.1 dB show
+                ax.set_ylim(min(finite) - 1.0, max(finite) + 0.5)
         ax.set(title=title, xlabel="frame" if video else "image", ylabel="PSNR (dB)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

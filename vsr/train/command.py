@@ -20,7 +20,7 @@ import click
               help="With --init-weights: continue the step count, lr schedule and batch sequence.")
 @click.option("--perceptual-weights", "feature_weights", type=click.Path(dir_okay=False), default=None,
               help="Weights file of the content-loss network (e.g. VGG19 ImageNet notop .h5).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors only.")
 def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, init_weights, start_step,
                   feature_weights, quiet):
     """Train a generator from a recipe; resumable, logs to the run folder."""

@@ -275,7 +275,6 @@ class Trainer:
         from vsr.train.data import PairedImages, ValidationSet, make_dataset
 
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         latest = self.latest_checkpoint()
         if latest and not resume:
             raise DataError(f"{self.run_dir} already has checkpoints: add --resume to continue, "
@@ -287,12 +286,14 @@ class Trainer:
             for opt in (self.g_opt, self.d_opt):
                 if opt is not None:
                     opt.iterations.assign(cfg.start_step)
-        (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         remaining = cfg.steps - self.step
         if remaining <= 0:
             return {"step": self.step, "best_psnr": self.best_psnr}
+        # Data first: a bad folder must fail before anything is written (no half-made run folder).
         images = PairedImages(cfg.train_dirs, cfg.scale, cfg.degradation, min_size=cfg.hr_crop)
         val = ValidationSet(cfg.val_dir, cfg.scale, cfg.degradation, cfg.val_max_side) if cfg.val_dir else None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         ds = make_dataset(images, cfg.seed, self.step, remaining, cfg.batch, cfg.hr_crop)
         ds = self.strategy.experimental_distribute_dataset(ds)
         steps = {False: self._step_fn(False), True: self._step_fn(True)}
