@@ -50,6 +50,19 @@ def test_tiled_equals_untiled(tiny_weights):
         assert np.abs(tiled.astype(int) - whole).max() <= 1, tile
 
 
+def test_limit_memory_shrinks_tiles_and_keeps_pixels(tiny_weights):
+    """A memory budget (vsr.video.memory) makes the engine use fewer, smaller tiles: same pixels."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (1, 160, 120, 3), dtype=np.uint8)
+    whole = registry.load_model("perpix", weights=tiny_weights, tile=0).upscale(frames)
+    up = registry.load_model("perpix", weights=tiny_weights, tile=0, batch=4)
+    need = up.working_bytes(1, 160, 120)
+    assert up.limit_memory(need // 2, 160, 120)
+    assert up.tile and up.batch == 1 and up.working_bytes(1, 160, 120) <= need // 2
+    assert np.abs(up.upscale(frames).astype(int) - whole).max() <= 1
+    assert not up.limit_memory(1, 160, 120)  # nothing fits in 1 byte: refuse rather than loop
+
+
 def test_too_little_tile_context_is_visible(tiny_weights):
     """The equality above is not vacuous: with no context the seams differ."""
     rng = np.random.default_rng(3)

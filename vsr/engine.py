@@ -21,6 +21,13 @@ AUTO_TILE_PIXELS = 640 * 640
 #: cores from 288 to 560 (windows 370-640) all cost within 3%; 320 keeps a window near 1.4 GB.
 #: (256 unbalanced, the old choice, cost 1.3x as much on 1080p.)
 AUTO_TILE_SIZE = 320
+#: Working memory of one model call per input pixel it holds, beyond the call's input and output:
+#: the full generator's activations (~10 KB, LiteRT, measured; see AUTO_TILE_PIXELS). An
+#: overestimate for smaller configurations, which is the safe side for a memory budget.
+WORK_BYTES_PER_PIXEL = 10_000
+#: The smallest tile (core) :meth:`Upscaler.limit_memory` goes down to; below it the window is mostly
+#: overlap and the job is better refused.
+MIN_TILE = 32
 
 
 def tile_windows(length, tile, pad):
@@ -81,6 +88,47 @@ class Upscaler:
         # Batching does not change the speed per pixel on the CPU; it only adds memory.
         return max(1, min(self.batch, AUTO_TILE_PIXELS // max(pixels, 1)))
 
+    def _geometry(self, height, width):
+        """``(window pixels, windows per frame)`` of one model call's item for frames of this size."""
+        tile = self.tile_size_for(height, width)
+        if not tile:
+            return height * width, 1
+        wh, rows = tile_windows(height, _balanced(height, tile), self.pad)
+        ww, cols = tile_windows(width, _balanced(width, tile), self.pad)
+        return wh * ww, len(rows) * len(cols)
+
+    def working_bytes(self, frames, height, width):
+        """Bytes :meth:`upscale` needs for ``frames`` frames of ``height`` x ``width`` beyond its uint8
+        input and output arrays: per model call, the float32 input, the activations
+        (``WORK_BYTES_PER_PIXEL``), the float32 output and its uint8 copy."""
+        pixels, per_frame = self._geometry(height, width)
+        step = min(self._per_call(pixels), max(1, frames * per_frame))
+        s2 = self.scale * self.scale
+        per_item = pixels * (3 + 12 + WORK_BYTES_PER_PIXEL + s2 * (12 + 3))
+        return step * per_item
+
+    def describe_tiling(self, height, width):
+        """How frames of this size are cut, for messages: ``"whole frames, 4 per call"``, ``"tiles of 320, 1 per call"``."""
+        tile = self.tile_size_for(height, width)
+        pixels, _ = self._geometry(height, width)
+        what = f"tiles of {tile}" if tile else "whole frames"
+        return f"{what}, {self._per_call(pixels)} per call"
+
+    def limit_memory(self, budget, height, width):
+        """Make :meth:`working_bytes` for one frame fit ``budget`` bytes: fewer items per call, then
+        smaller tiles (tiled output equals untiled output, so pixels do not change). Returns whether
+        it fits."""
+        if self.working_bytes(1, height, width) <= budget:
+            return True
+        self.batch = 1
+        tile = self.tile_size_for(height, width) or max(height, width)
+        while self.working_bytes(1, height, width) > budget:
+            tile = int(tile * 0.75)
+            if tile < MIN_TILE:
+                return False
+            self.tile = tile
+        return True
+
     def upscale(self, frames):
         """Super-resolve frames.
 
@@ -107,9 +155,17 @@ class Upscaler:
         return out[0] if single else out
 
     def _run(self, batch):
-        x = batch.astype(np.float32) * np.float32(1 / 255)
+        x = batch.astype(np.float32)
+        x *= np.float32(1 / 255)
         y = np.asarray(self._call(x), dtype=np.float32)
-        return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        del x
+        if not y.flags.writeable:
+            y = y.copy()
+        # In place: one float32 copy of the output, not three (x4 output is 16x the input's pixels).
+        y *= np.float32(255.0)
+        y += np.float32(0.5)
+        np.clip(y, 0, 255, out=y)
+        return y.astype(np.uint8)
 
     def _upscale_tiled(self, frames, tile):
         n, h, w, _ = frames.shape

@@ -44,6 +44,12 @@ class DataError(VsrError):
     exit_code = 6
 
 
+class MemoryLimitError(VsrError):
+    """Not even one frame fits the memory budget (``--max-memory``, or the default share of free memory)."""
+
+    exit_code = 7
+
+
 class Cancelled(VsrError):
     """The user interrupted the job (Ctrl-C); partial output has been removed."""
 

@@ -8,6 +8,9 @@ import numpy as np
 
 from vsr.quality.resize import imresize
 
+#: Float64 temporaries of one imresize pass (see ``vsr.quality.resize._SLAB_ELEMENTS``: 64 MB each).
+_SLAB_WORK = 5 * (64 << 20)
+
 
 class BicubicUpscaler:
     """Upscaler interface of ``vsr.engine.Upscaler`` without a network.
@@ -20,6 +23,12 @@ class BicubicUpscaler:
 
     def __init__(self, scale=4):
         self.scale = int(scale)
+
+    def working_bytes(self, frames, height, width):
+        """Bytes :meth:`upscale` needs beyond its uint8 input and output: the first pass's uint8
+        result (scale*H x W) and the float64 slabs ``imresize`` accumulates in (at most 64 MB each:
+        the accumulator, a product term, the slab read and its rounding; measured with tracemalloc)."""
+        return frames * self.scale * height * width * 3 + _SLAB_WORK
 
     def upscale(self, frames):
         frames = np.asarray(frames)

@@ -82,6 +82,17 @@ class ModelFactory:
         return len(tf.config.list_physical_devices("GPU"))
 
 
+def _parse_memory(ctx, param, value):
+    if value is None:
+        return None
+    from .memory import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
+
+
 def _parse_shard(ctx, param, value):
     if value is None:
         return None
@@ -103,7 +114,21 @@ def _parse_shard(ctx, param, value):
     default=None,
     help="Generator weights file instead of the bundled ones.",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per model call.")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Frames per model call (lowered automatically to fit --max-memory).",
+)
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    callback=_parse_memory,
+    default=None,
+    help="Memory this process may use, e.g. 6G or 512M; batch and tiles shrink to fit, and a frame that "
+    "cannot fit is refused [default: half the memory available at the start; ffmpeg's own not counted].",
+)
 @click.option(
     "--tile",
     type=click.IntRange(min=0),
@@ -176,6 +201,7 @@ def upscale_command(
     model,
     weights,
     batch,
+    max_memory,
     tile,
     precision,
     runtime,
@@ -223,6 +249,7 @@ def upscale_command(
             dst,
             load_upscaler,
             batch=batch,
+            max_memory=max_memory,
             codec=codec,
             crf=crf,
             preset=preset,

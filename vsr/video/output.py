@@ -3,12 +3,20 @@
 The temporary file sits beside the target (same filesystem, so the rename is atomic) and is named
 ``.<stem>.tmp.<random><ext>``: hidden, matched by the project's ``*.tmp.*`` ignore rule, and keeping the
 extension so tools that sniff it behave. It is removed on any failure.
+
+A process killed outright (``kill -9``, power cut) cannot remove it, so the job holds an exclusive
+``flock`` on its temporary file while it lives (the kernel drops it when the process dies, however it
+dies) and every later run for the same target removes the temporaries nobody holds
+(:func:`remove_stale_temporaries`): at 8K such a leftover is gigabytes. A temporary another live run
+holds is left alone.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -45,6 +53,58 @@ def check_output_path(src: Path, dst: Path, *, overwrite: bool) -> None:
         raise OutputError(f"{dst}: already exists; pass --overwrite to replace it")
 
 
+def _temporary_pattern(dst: Path) -> re.Pattern:
+    # mkstemp's random part: 8 characters of [a-z0-9_].
+    return re.compile(re.escape(f".{dst.stem}.tmp.") + r"[a-z0-9_]{8}" + re.escape(dst.suffix) + "$")
+
+
+def remove_stale_temporaries(dst: Path) -> list[tuple[Path, int]]:
+    """Remove the temporary files of ``dst`` that runs killed before their clean-up left behind.
+
+    A temporary is stale when no process holds its lock (see the module docstring). Returns
+    ``(path, bytes)`` of each removed file; one that cannot be removed is left (the run goes on).
+    """
+    dst = Path(dst)
+    pattern = _temporary_pattern(dst)
+    try:
+        names = [n for n in os.listdir(dst.parent) if pattern.match(n)]
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        path = dst.parent / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live run holds it
+        try:
+            size = os.fstat(fd).st_size
+            os.unlink(path)
+            removed.append((path, size))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def stale_note(removed: list[tuple[Path, int]]) -> list[str]:
+    """The summary's note about :func:`remove_stale_temporaries`' work (none if it removed nothing)."""
+    if not removed:
+        return []
+    total = sum(size for _, size in removed)
+    names = ", ".join(p.name for p, _ in removed[:3]) + (", ..." if len(removed) > 3 else "")
+    return [
+        f"removed {len(removed)} temporary file{'s' * (len(removed) != 1)} ({total / 1e6:.1f} MB: {names}) "
+        "that an interrupted earlier run left"
+    ]
+
+
 def check_output_folder(dst: Path) -> None:
     """Create ``dst``'s folder if missing and prove a file can be created there (removed at once)."""
     with AtomicOutput(dst):
@@ -64,19 +124,43 @@ class AtomicOutput:
         self.overwrite = overwrite
         self.tmp: Path | None = None
         self.committed = False
+        self._lock: int | None = None  # our open descriptor of tmp, holding its flock
 
     def __enter__(self):
         folder = self.dst.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{self.dst.stem}.tmp.", suffix=self.dst.suffix, dir=folder)
+            while True:
+                fd, name = tempfile.mkstemp(prefix=f".{self.dst.stem}.tmp.", suffix=self.dst.suffix, dir=folder)
+                if self._locked(fd, name):
+                    break
+                os.close(fd)  # another run's sweep took it between mkstemp and our lock: take another
         except OSError as e:
             raise OutputError(
                 f"{self.dst}: cannot write to {folder} ({e.strerror or e}); choose another output folder"
             ) from e
-        os.close(fd)
+        self._lock = fd
         self.tmp = Path(name)
         return self
+
+    @staticmethod
+    def _locked(fd: int, name: str) -> bool:
+        """Lock ``fd`` (says "in use" to other runs' sweeps); False if a sweep got it first."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # a filesystem without locks: no sweep can lock it either, so none removes it
+        try:
+            return os.stat(name).st_ino == os.fstat(fd).st_ino  # not unlinked before we locked it
+        except FileNotFoundError:
+            return False
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def commit(self) -> None:
         assert self.tmp is not None
@@ -99,6 +183,7 @@ class AtomicOutput:
             else:
                 os.unlink(self.tmp)
         self.committed = True
+        self._unlock()
 
     def discard(self) -> None:
         if self.tmp is not None and not self.committed:
@@ -106,6 +191,7 @@ class AtomicOutput:
                 self.tmp.unlink()
             except FileNotFoundError:
                 pass
+        self._unlock()
 
     def __exit__(self, *exc) -> None:
         self.discard()

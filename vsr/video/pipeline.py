@@ -38,7 +38,16 @@ from .formats import (
     video_output_name,
 )
 from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
-from .output import AtomicOutput, check_input_file, check_output_folder, check_output_path, same_file
+from .memory import Budget, MemoryPlan, plan_memory, resolve_budget
+from .output import (
+    AtomicOutput,
+    check_input_file,
+    check_output_folder,
+    check_output_path,
+    remove_stale_temporaries,
+    same_file,
+    stale_note,
+)
 from .probe import MediaInfo, demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
 from .writer import FrameWriter, encoder_command, plan_streams
@@ -153,6 +162,7 @@ class VideoJob:
     info: MediaInfo
     encode: EncodeOptions
     overwrite: bool
+    notes: list[str] = field(default_factory=list)  # said in the summary (stale temporaries removed)
 
 
 def plan_video(src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, overwrite=False) -> VideoJob:
@@ -166,7 +176,7 @@ def plan_video(src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, ove
         kinds = sorted({s.kind for s in info.streams}) or ["no streams"]
         raise InputError(f"{src}: has no video stream (it holds {', '.join(kinds)}); give a video file")
     check_output_folder(dst)
-    return VideoJob(src, dst, info, encode, overwrite)
+    return VideoJob(src, dst, info, encode, overwrite, stale_note(remove_stale_temporaries(dst)))
 
 
 def _estimated_frames(info: MediaInfo) -> int | None:
@@ -259,7 +269,7 @@ def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
 def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
     """What the summary tells the user about a finished video (the same for one pass or segments)."""
     video = job.info.video
-    notes = list(plan.notes)
+    notes = list(job.notes) + list(plan.notes)
     rotation = round(video.rotation) % 360
     if video.color_trc in ("smpte2084", "arib-std-b67"):
         notes.append("HDR source converted without tone mapping: colours will look flat")
@@ -275,12 +285,28 @@ def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error:
     return notes
 
 
-def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True) -> Summary:
+def frame_size(info: MediaInfo) -> tuple[int, int]:
+    """``(width, height)`` of the decoded, upright frames (0, 0 if the probe did not say)."""
+    v = info.video
+    w, h = v.width or 0, v.height or 0
+    return (h, w) if round(v.rotation or 0) % 180 == 90 else (w, h)
+
+
+def memory_plan(job: VideoJob, upscaler, batch: int, max_memory) -> MemoryPlan:
+    """The batch and queue depth for ``job`` under ``max_memory`` (see :mod:`vsr.video.memory`)."""
+    width, height = frame_size(job.info)
+    return plan_memory(upscaler, width, height, batch, resolve_budget(max_memory), src=job.src)
+
+
+def run_video(
+    job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True, max_memory: int | str | Budget | None = None
+) -> Summary:
     """Upscale a planned video in a single pass (see :func:`upscale_video`)."""
-    batch = max(1, int(batch))
     started = time.perf_counter()
     video = job.info.video
-    reader = FrameReader(job.src, video.index, queue_size=max(8, 2 * batch), color_matrix=untagged_matrix(video))
+    memory = memory_plan(job, upscaler, batch, max_memory)
+    batch = memory.batch
+    reader = FrameReader(job.src, video.index, queue_size=memory.reader_queue, color_matrix=untagged_matrix(video))
     bar = progress_bar(job, progress)
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
     try:
@@ -306,7 +332,7 @@ def run_video(job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True)
     finally:
         bar.close()
     errors = reader.errors
-    notes = video_notes(
+    notes = memory.notes + video_notes(
         job, plan, adjusted=pump.writer.adjusted, errors=len(errors), first_error=errors[0] if errors else None
     )
     return Summary(job.src, job.dst, pump.frames, time.perf_counter() - started, pump.size, pump.output_size, notes)
@@ -321,11 +347,16 @@ def check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
     promised, video_end = job.info.duration, reader.end_seconds
     if not promised or video_end is None:
         return
+    # Both ends count from the file's start time. A header's duration may too (MP4), or count from 0:
+    # ffmpeg's Matroska muxer writes the last timestamp, so a file starting at 5 s "lasts" 5 s longer.
+    # Either reading of the header must find the data short before we call the file truncated.
+    start = job.info.start if job.info.start and job.info.start > 0 else 0.0
+    promised_from_start = min(promised, max(promised - start, 0.0))
     slack = max(0.5, 0.02 * promised)
-    if video_end >= promised - slack:
+    if video_end >= promised_from_start - slack:
         return
     data_end = demuxed_end(job.src)
-    if data_end is not None and max(data_end, video_end) < promised - slack:
+    if data_end is not None and max(data_end, video_end) < promised_from_start - slack:
         raise InputError(
             f"{job.src}: input is truncated: its data ends at {max(data_end, video_end):.2f} s "
             f"of the {promised:.2f} s its header promises (file cut short?)"
@@ -347,6 +378,7 @@ def upscale_video(
     segment_seconds=None,
     restart: bool = False,
     identity: dict | None = None,
+    max_memory: int | str | None = None,
 ) -> Summary:
     """Upscale the video ``src`` into ``dst`` (container from its extension).
 
@@ -362,6 +394,11 @@ def upscale_video(
     the segments already finished, unless ``restart``. ``identity`` (a JSON-able dict) names the model
     and its pixel-changing options, so a changed model refuses the old segments; by default it is the
     upscaler's class, ``name`` and ``scale``.
+
+    ``max_memory`` (bytes, or a size such as ``"6G"``; default: half the memory available) bounds what
+    this process holds: ``batch`` is lowered, and the engine's tiles shrunk, until the frames in flight
+    fit; if even one frame does not, a :class:`~vsr.errors.MemoryLimitError` is raised before any work
+    (see :mod:`vsr.video.memory`).
     """
     from .segmented import identity_of, plan_segmented, run_segmented  # segmented builds on this module
 
@@ -370,8 +407,8 @@ def upscale_video(
         job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
     )
     if segments is None:
-        return run_video(job, upscaler, batch=batch, progress=progress)
-    return run_segmented(segments, lambda: upscaler, batch=batch, progress=progress)
+        return run_video(job, upscaler, batch=batch, progress=progress, max_memory=max_memory)
+    return run_segmented(segments, lambda: upscaler, batch=batch, progress=progress, max_memory=max_memory)
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -391,6 +428,7 @@ def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
 def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
     """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be."""
     src, dst = plan_image(src, dst, overwrite=overwrite)
+    stale = stale_note(remove_stale_temporaries(dst))
     started = time.perf_counter()
     rgb, alpha, depth = read_image_with_alpha(src)
     scale = int(upscaler.scale)
@@ -399,7 +437,7 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
         out = _check_upscaled(upscaler.upscale(batch), batch, scale)[0]
     except KeyboardInterrupt:
         raise Cancelled(f"{src}: interrupted; nothing written") from None
-    notes = []
+    notes = stale
     if depth > 8:
         notes.append(f"{depth}-bit input written as 8-bit")
     if alpha is not None:
@@ -448,7 +486,7 @@ def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 
 _PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
-_RUN_OPTIONS = frozenset({"batch", "progress"})
+_RUN_OPTIONS = frozenset({"batch", "progress", "max_memory"})
 _SEGMENT_OPTIONS = frozenset({"segment_seconds", "workers", "shard", "merge", "restart", "identity"})
 
 

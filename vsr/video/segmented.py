@@ -49,12 +49,14 @@ from pathlib import Path
 
 from ..errors import Cancelled, FFmpegError, InputError, OutputError, VsrError
 from .ffmpeg import FFmpegProcess
+from .memory import Budget, reader_queue_for, resolve_budget
 from .output import AtomicOutput
 from .pipeline import (
     Summary,
     Upscaling,
     VideoJob,
     check_not_truncated,
+    memory_plan,
     progress_bar,
     signals_deferred,
     sigterm_as_cancel,
@@ -247,7 +249,9 @@ class _Range:
             yield out
 
 
-def run_segment(sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=None) -> SegmentRecord:
+def run_segment(
+    sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=None, queue_size: int | None = None
+) -> SegmentRecord:
     """Make the claimed segment and commit it to the work folder; returns its record.
 
     Raises like :func:`~vsr.video.pipeline.run_video`; on any error the temporary file is removed and
@@ -259,7 +263,10 @@ def run_segment(sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=No
         for margin in _SEEK_MARGINS if lo is not None else (None,):
             start = 0.0 if margin is None else max(0.0, float(lo) - margin)
             try:
-                return _encode_range(sjob, claim, upscaler, lo, hi, start, batch, on_frames, started)
+                return _encode_range(
+                    sjob, claim, upscaler, lo, hi, start, batch, on_frames, started,
+                    queue_size or reader_queue_for(batch),
+                )
             except _SeekMissed:
                 continue  # nothing was encoded: the check is on the decoder's first frame
         raise AssertionError("decoding from the start cannot miss a frame")
@@ -268,11 +275,11 @@ def run_segment(sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=No
             claim.release()
 
 
-def _encode_range(sjob, claim, upscaler, lo, hi, start, batch, on_frames, started) -> SegmentRecord:
+def _encode_range(sjob, claim, upscaler, lo, hi, start, batch, on_frames, started, queue_size) -> SegmentRecord:
     job, work = sjob.video, sjob.work
     video = job.info.video
     reader = FrameReader(
-        job.src, video.index, queue_size=max(8, 2 * batch), color_matrix=untagged_matrix(video), start=start
+        job.src, video.index, queue_size=queue_size, color_matrix=untagged_matrix(video), start=start
     )
     frames = _Range(reader, lo, hi, seeked=start > 0)
     tmp = work.temp_media(claim)
@@ -327,16 +334,29 @@ def _start_micros(path: Path) -> int:
 
 
 # -- workers -------------------------------------------------------------------------------------
-def _work_here(sjob: SegmentedJob, get_upscaler, batch: int, on_frames) -> int:
-    """Make free segments of this run's share in this process until none is left; returns how many."""
+def _work_here(
+    sjob: SegmentedJob, get_upscaler, batch: int, on_frames, budget: Budget | None = None, notes: list | None = None
+) -> int:
+    """Make free segments of this run's share in this process until none is left; returns how many.
+
+    The batch is fitted to ``budget`` once, with the first upscaler (see :mod:`.memory`); what that
+    changed is added to ``notes``."""
     made = 0
     claim = None
+    memory = None
     try:
         while True:
             claim = sjob.work.claim_next(sjob.share())
             if claim is None:
                 return made
-            run_segment(sjob, claim, get_upscaler(), batch=batch, on_frames=on_frames)
+            upscaler = get_upscaler()
+            if memory is None:
+                memory = memory_plan(sjob.video, upscaler, batch, budget)
+                if notes is not None:
+                    notes.extend(n for n in memory.notes if n not in notes)
+            run_segment(
+                sjob, claim, upscaler, batch=memory.batch, on_frames=on_frames, queue_size=memory.reader_queue
+            )
             made += 1
     finally:
         if claim is not None:
@@ -380,7 +400,7 @@ def worker_main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGTERM, _cancel)
     signal.signal(signal.SIGINT, _cancel)
-    sjob, factory, batch, fd = pickle.load(sys.stdin.buffer)
+    sjob, factory, batch, budget, fd = pickle.load(sys.stdin.buffer)
     with os.fdopen(fd, "wb") as events:
 
         def send(*event) -> None:
@@ -389,7 +409,7 @@ def worker_main() -> None:
 
         try:
             upscaler = factory()
-            made = _work_here(sjob, lambda: upscaler, batch, lambda n: send("frames", n))
+            made = _work_here(sjob, lambda: upscaler, batch, lambda n: send("frames", n), budget)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a late stop needs no clean-up
             send("done", made)
         except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
@@ -478,7 +498,9 @@ def _devices(factory, workers: int) -> list[str | None]:
     return [ids[i % len(ids)] for i in range(workers)]
 
 
-def _work_in_processes(sjob: SegmentedJob, factory, workers: int, batch: int, on_frames) -> None:
+def _work_in_processes(
+    sjob: SegmentedJob, factory, workers: int, batch: int, on_frames, budget: Budget | None = None
+) -> None:
     """Run ``workers`` processes over this run's share; raises the first worker's error.
 
     Processes of their own (``python -c``), not forked: TensorFlow does not survive a fork, and each
@@ -491,7 +513,8 @@ def _work_in_processes(sjob: SegmentedJob, factory, workers: int, batch: int, on
     finished: set[int] = set()
     try:
         for i in range(workers):
-            procs.append(_Worker(i, (sjob, factory, batch), devices[i], events))
+            share = budget.split(workers) if budget else None  # each worker loads its own model too
+            procs.append(_Worker(i, (sjob, factory, batch, share), devices[i], events))
         while len(finished) < len(procs):
             try:
                 worker, event = events.get(timeout=0.5)
@@ -520,7 +543,9 @@ def _work_in_processes(sjob: SegmentedJob, factory, workers: int, batch: int, on
                 w.reap(deadline - time.monotonic())
 
 
-def _make_share(sjob: SegmentedJob, get_upscaler, factory, workers: int, batch: int, bar) -> None:
+def _make_share(
+    sjob: SegmentedJob, get_upscaler, factory, workers: int, batch: int, bar, budget=None, notes=None
+) -> None:
     """Make every segment of this run's share, waiting for those other processes hold."""
     while True:
         share = sjob.share()
@@ -534,9 +559,9 @@ def _make_share(sjob: SegmentedJob, get_upscaler, factory, workers: int, batch: 
             continue
         n = min(workers, len(free))
         if n <= 1:
-            _work_here(sjob, get_upscaler, batch, bar.update)
+            _work_here(sjob, get_upscaler, batch, bar.update, budget, notes)
         else:
-            _work_in_processes(sjob, factory, n, batch, bar.update)
+            _work_in_processes(sjob, factory, n, batch, bar.update, budget)
 
 
 # -- the whole job -------------------------------------------------------------------------------
@@ -549,6 +574,7 @@ def run_segmented(
     merge: bool = False,
     batch: int = 4,
     progress: bool = True,
+    max_memory=None,
 ) -> Summary:
     """Make this run's segments (unless ``merge``), then join them all (unless this is a shard).
 
@@ -559,6 +585,8 @@ def run_segmented(
     started = time.perf_counter()
     work, job = sjob.work, sjob.video
     batch = max(1, int(batch))
+    budget = resolve_budget(max_memory) if not merge else None
+    memory_notes: list[str] = []
     before = work.done(range(sjob.count))
     frames_before = sum(r.frames for r in before.values())
     if workers > 1 and factory is None:
@@ -567,7 +595,7 @@ def run_segmented(
         bar = progress_bar(job, progress, initial=frames_before)
         try:
             with sigterm_as_cancel():
-                _make_share(sjob, get_upscaler, factory, workers, batch, bar)
+                _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes)
         except BaseException as e:
             kept = not _forget_if_empty(sjob)
             if isinstance(e, (KeyboardInterrupt, Cancelled)):
@@ -588,6 +616,7 @@ def run_segmented(
             "finish the shards, or run without --merge to make them here"
         )
     summary = merge_segments(sjob, [records[i] for i in range(sjob.count)])
+    summary.notes[:0] = memory_notes
     summary.seconds = time.perf_counter() - started
     summary.processed = processed
     if frames_before and processed:
