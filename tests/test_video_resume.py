@@ -337,6 +337,25 @@ def test_ctrl_c_keeps_finished_segments_and_says_how_to_resume(clip, tmp_path):
     assert_clean(tmp_path, {"out.mp4.vsr-work"})
 
 
+def test_losing_a_race_with_another_run_of_the_same_output_ends_with_one_line(clip, tmp_path):
+    """Two runs of one segmented job: the winner merges and removes the work folder while the loser
+    is still claiming segments; the loser must end with a reason, not a FileNotFoundError."""
+    import shutil
+
+    dst = tmp_path / "out.mp4"
+
+    def winner_finishes(call):
+        if call == 6:  # in segment 2: the other run has just merged everything
+            dst.write_bytes(b"the other run's output")
+            shutil.rmtree(work_folder_for(dst))
+
+    with pytest.raises(OutputError) as caught:
+        run(clip("gop30.mp4"), dst, NearestUpscaler(on_call=winner_finishes), segment_seconds=SEG)
+    message = str(caught.value)
+    assert "\n" not in message and "another vsr run of this output finished" in message
+    assert "it is complete" in message and dst.read_bytes() == b"the other run's output"
+
+
 def test_truncated_input_is_refused_in_segments_too(clip, tmp_path):
     """The header promises 2 s; the data ends at about 1.3 s: the last segment notices."""
     with pytest.raises(InputError, match="truncated"):

@@ -597,6 +597,10 @@ def run_segmented(
             with sigterm_as_cancel():
                 _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes)
         except BaseException as e:
+            if not work.path.exists():  # another run of the same output merged and removed it
+                done = "it is complete" if job.dst.exists() else "check it before running again"
+                raise OutputError(f"{job.dst}: another vsr run of this output finished the job while this one "
+                                  f"worked ({work.path.name} was merged and removed): {done}") from None
             kept = not _forget_if_empty(sjob)
             if isinstance(e, (KeyboardInterrupt, Cancelled)):
                 raise Cancelled(f"{job.src}: interrupted; {_kept(sjob) if kept else 'nothing was finished'}") from None
