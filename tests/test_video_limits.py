@@ -122,6 +122,7 @@ def test_late_start_is_not_mistaken_for_truncated(clip, tmp_path, ext):
 # -- 5. temporaries of a run killed outright --------------------------------------------------------
 _SLOW_RUN = """
 import sys, time
+import numpy as np
 sys.path.insert(0, {repo!r})
 from vsr.video.pipeline import upscale_video
 
