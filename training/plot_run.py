@@ -34,8 +34,8 @@ def main():
             best = max(val, key=lambda r: r["val_psnr_y"])
             print(f"{run.name}: {log[-1]['step']} steps, best validation PSNR (Y, crop 4) "
                   f"{best['val_psnr_y']:.2f} dB at step {best['step']}")
-    ax_loss.set(xlabel="step", ylabel="pixel MSE (RGB in [0,1])", yscale="log", title="training loss")
-    ax_val.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (Y, crop 4)")
+    ax_loss.set(xlabel="step", ylabel="pixel loss (MSE; L1 for pixel_loss: l1), RGB in [0,1]", yscale="log", title="training loss")
+    ax_val.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (Y, crop 4; the EMA where kept)")
     for ax in (ax_loss, ax_val):
         ax.grid(alpha=0.3)
         ax.legend()
