@@ -48,7 +48,7 @@ def make_clip(path: Path, size: str, frames: int) -> Path:
 def child(args) -> None:
     """One case in this (fresh) process; prints one JSON line."""
     from vsr.video.command import ModelFactory
-    from vsr.video.pipeline import upscale_path
+    from vsr.video.jobs import upscale_path
 
     weights = None
     model = args.model

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsr.video.ffmpeg import ffmpeg_exe
-from vsr.video.pipeline import upscale_video
+from vsr.video.jobs import upscale_video
 from vsr.video.reader import read_frames
 
 

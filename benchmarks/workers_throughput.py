@@ -58,7 +58,7 @@ class _Sleepy:
 def job(args) -> None:
     """One whole job in this process (``--job``); prints its summary as JSON."""
     from vsr.video.command import ModelFactory
-    from vsr.video.pipeline import upscale_path
+    from vsr.video.jobs import upscale_path
 
     factory = ModelFactory(args.model, args.weights, args.batch)
     if args.engine_delay:

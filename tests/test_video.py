@@ -16,7 +16,7 @@ from test_video_clips import NearestUpscaler, assert_clean, clip_maker
 from vsr.errors import OutputError
 from vsr.video.formats import resolve_encode_options
 from vsr.video.image import read_image, read_image_with_alpha
-from vsr.video.pipeline import upscale_image, upscale_path, upscale_video
+from vsr.video.jobs import upscale_image, upscale_path, upscale_video
 from vsr.video.probe import frame_timing, probe
 from vsr.video.reader import read_frames
 
@@ -357,3 +357,14 @@ def test_memory_stays_flat_however_long_the_video(clip, tmp_path):
     assert long < 2 * short + 2_000_000
     assert long < 40 * upscaled_frame  # 600 frames would be 600 of them
     assert frame_timing(tmp_path / "long.mp4").frames == 600
+
+
+def test_layers_import_downwards_only():
+    """jobs -> segmented -> pipeline -> I/O: the frame pipeline imports neither layer above it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vsr.video.pipeline; "
+            "print(sorted(m for m in sys.modules if m in ('vsr.video.segmented', 'vsr.video.jobs')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -18,7 +18,7 @@ from test_video_clips import NearestUpscaler, assert_clean, clip_maker, ffmpeg, 
 from vsr.errors import MemoryLimitError
 from vsr.video.memory import Budget, frames_bytes, parse_size, plan_memory
 from vsr.video.output import AtomicOutput, remove_stale_temporaries
-from vsr.video.pipeline import upscale_video
+from vsr.video.jobs import upscale_video
 from vsr.video.probe import frame_timing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ _SLOW_RUN = """
 import sys, time
 import numpy as np
 sys.path.insert(0, {repo!r})
-from vsr.video.pipeline import upscale_video
+from vsr.video.jobs import upscale_video
 
 class Slow:
     scale = 4

@@ -21,7 +21,8 @@ import pytest
 from test_video_clips import NearestUpscaler, assert_clean, clip_maker, ffmpeg, fixture_ffmpeg, processes_mentioning
 
 from vsr.errors import Cancelled, InputError, ModelError, OutputError
-from vsr.video.pipeline import plan_video, upscale_video
+from vsr.video.jobs import upscale_video
+from vsr.video.pipeline import plan_video
 from vsr.video.probe import frame_timing, probe
 from vsr.video.reader import read_frames
 from vsr.video.segmented import Shard, plan_segmented, run_segmented
@@ -181,7 +182,7 @@ _SCRIPT = """
 import sys, time
 sys.path.insert(0, {repo!r})
 import numpy as np
-from vsr.video.pipeline import upscale_video
+from vsr.video.jobs import upscale_video
 
 class Slow:
     scale = 4

@@ -22,7 +22,7 @@ from test_video_clips import NearestUpscaler, assert_clean, child_processes, cli
 
 from vsr.errors import Cancelled, FFmpegError, InputError, ModelError, OutputError
 from vsr.video.command import upscale_command
-from vsr.video.pipeline import upscale_path, upscale_video
+from vsr.video.jobs import upscale_path, upscale_video
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ import json, os, sys, time
 import numpy as np
 sys.path.insert(0, {repo!r})
 from vsr.errors import VsrError
-from vsr.video.pipeline import upscale_video
+from vsr.video.jobs import upscale_video
 
 class Slow:
     scale = 4

@@ -21,7 +21,7 @@ from vsr.errors import ModelError, OutputError
 from vsr.models.bicubic import BicubicUpscaler
 from vsr.video import workdir
 from vsr.video.command import upscale_command
-from vsr.video.pipeline import upscale_path
+from vsr.video.jobs import upscale_path
 from vsr.video.probe import frame_timing
 from vsr.video.reader import read_frames
 from vsr.video.segmented import Shard, parse_shard
@@ -234,7 +234,7 @@ import json, sys
 sys.path[:0] = [{repo!r}, {tests!r}]
 from test_video_shard import SlowerNearest
 from vsr.errors import VsrError
-from vsr.video.pipeline import upscale_path
+from vsr.video.jobs import upscale_path
 try:
     upscale_path(sys.argv[1], sys.argv[2], SlowerNearest, workers=2, segment_seconds={seg}, preset="ultrafast",
                  progress=False, identity={{"model": "nearest"}})

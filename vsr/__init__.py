@@ -24,15 +24,15 @@ def load_model(name="perpix", weights=None, **options):
 
 
 def upscale_video(src, dst, upscaler, **options):
-    """See ``vsr.video.pipeline.upscale_video``."""
-    from vsr.video.pipeline import upscale_video as _run
+    """See ``vsr.video.jobs.upscale_video``."""
+    from vsr.video.jobs import upscale_video as _run
 
     return _run(src, dst, upscaler, **options)
 
 
 def upscale_image(src, dst, upscaler, **options):
-    """See ``vsr.video.pipeline.upscale_image``."""
-    from vsr.video.pipeline import upscale_image as _run
+    """See ``vsr.video.jobs.upscale_image``."""
+    from vsr.video.jobs import upscale_image as _run
 
     return _run(src, dst, upscaler, **options)
 

@@ -1,4 +1,4 @@
-"""``vsr upscale``: a thin click command over :func:`vsr.video.pipeline.upscale_path`.
+"""``vsr upscale``: a thin click command over :func:`vsr.video.jobs.upscale_path`.
 
 Errors follow ``vsr/cli.py``'s convention (one line ``vsr: error: ...`` on stderr, the error's exit
 code, the traceback only with ``vsr --debug``); the command applies it itself so it behaves the same
@@ -228,7 +228,7 @@ def upscale_command(
     crash, run the same command again and it resumes. --workers N spreads the segments over N
     processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
     """
-    from .pipeline import upscale_path
+    from .jobs import upscale_path
 
     load_upscaler = ModelFactory(model, weights, batch, tile, precision, runtime)
 

@@ -1,4 +1,7 @@
-"""Upscaling whole videos, images and folders: reader -> bounded queue -> upscaler -> bounded queue -> writer.
+"""The frame pipeline of one video: reader -> bounded queue -> upscaler -> bounded queue -> writer.
+
+:mod:`vsr.video.jobs` sits above it (single pass or segments, images, folders) and
+:mod:`vsr.video.segmented` beside it (the same pipeline over segments); this module imports neither.
 
 The upscaler is any object with ``scale`` (int) and ``upscale(frames)`` mapping uint8 RGB
 (N, H, W, 3) to uint8 RGB (N, scale*H, scale*W, 3); it runs on the calling thread while ffmpeg decodes
@@ -30,14 +33,9 @@ from tqdm import tqdm
 
 from ..errors import Cancelled, InputError, ModelError, OutputError, VsrError
 from .formats import (
-    ALPHA_IMAGE_EXTENSIONS,
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
     EncodeOptions,
     resolve_encode_options,
-    video_output_name,
 )
-from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
 from .memory import Budget, MemoryPlan, plan_memory, resolve_budget
 from .output import (
     AtomicOutput,
@@ -45,7 +43,6 @@ from .output import (
     check_output_folder,
     check_output_path,
     remove_stale_temporaries,
-    same_file,
     stale_note,
 )
 from .probe import MediaInfo, demuxed_end, probe
@@ -186,7 +183,7 @@ def _estimated_frames(info: MediaInfo) -> int | None:
     return None
 
 
-def _check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
+def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
     n, h, w, _ = batch.shape
     expected = (n, h * scale, w * scale, 3)
     if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != np.uint8:
@@ -221,7 +218,7 @@ class Upscaling:
                     f"{self.job.src}: frame size changes mid-stream ({self.size[0]}x{self.size[1]} -> "
                     f"{pixels.shape[2]}x{pixels.shape[1]}); not supported"
                 )
-            upscaled = _check_upscaled(self.upscaler.upscale(pixels), pixels, self.scale)
+            upscaled = check_upscaled(self.upscaler.upscale(pixels), pixels, self.scale)
             if self.writer is None:
                 self._start_writer(chunk[0])
             self.writer.put(upscaled, [f.pts for f in chunk], [f.duration for f in chunk])
@@ -361,224 +358,3 @@ def check_not_truncated(job: VideoJob, reader: FrameReader) -> None:
             f"{job.src}: input is truncated: its data ends at {max(data_end, video_end):.2f} s "
             f"of the {promised:.2f} s its header promises (file cut short?)"
         )
-
-
-def upscale_video(
-    src,
-    dst,
-    upscaler,
-    *,
-    batch: int = 4,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    segment_seconds=None,
-    restart: bool = False,
-    identity: dict | None = None,
-    max_memory: int | str | None = None,
-) -> Summary:
-    """Upscale the video ``src`` into ``dst`` (container from its extension).
-
-    Keeps every audio track (stream copy, or re-encoded where the container cannot hold it), subtitles
-    the container supports, chapters, metadata, the frame count and every frame's timestamp (so the frame
-    rate, variable or not, and A/V sync are as in the source); rotated phone videos come out upright.
-    ``codec`` defaults to libx264 (libvpx-vp9 for .webm); ``crf``/``preset``/``pix_fmt`` default per codec
-    (see :mod:`vsr.video.formats`). Progress goes to stderr with tqdm unless ``progress`` is false.
-    Raises a :class:`~vsr.errors.VsrError` subclass; no output or temporary file is left behind then.
-
-    Videos longer than ``segment_seconds`` (default 30; 0: never) are made in segments in a work
-    folder beside ``dst`` (see :mod:`vsr.video.segmented`): after a crash, the same call resumes from
-    the segments already finished, unless ``restart``. ``identity`` (a JSON-able dict) names the model
-    and its pixel-changing options, so a changed model refuses the old segments; by default it is the
-    upscaler's class, ``name`` and ``scale``.
-
-    ``max_memory`` (bytes, or a size such as ``"6G"``; default: half the memory available) bounds what
-    this process holds: ``batch`` is lowered, and the engine's tiles shrunk, until the frames in flight
-    fit; if even one frame does not, a :class:`~vsr.errors.MemoryLimitError` is raised before any work
-    (see :mod:`vsr.video.memory`).
-    """
-    from .segmented import identity_of, plan_segmented, run_segmented  # segmented builds on this module
-
-    job = plan_video(src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
-    segments = plan_segmented(
-        job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
-    )
-    if segments is None:
-        return run_video(job, upscaler, batch=batch, progress=progress, max_memory=max_memory)
-    return run_segmented(segments, lambda: upscaler, batch=batch, progress=progress, max_memory=max_memory)
-
-
-# -- images ----------------------------------------------------------------------------------------
-def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
-    src, dst = Path(src), Path(dst)
-    check_input_file(src)
-    check_output_path(src, dst, overwrite=overwrite)
-    if dst.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise OutputError(
-            f"{dst}: unsupported image extension {dst.suffix or '(none)'!r}: use one of "
-            + ", ".join(sorted(IMAGE_EXTENSIONS))
-        )
-    check_output_folder(dst)
-    return src, dst
-
-
-def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
-    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be."""
-    src, dst = plan_image(src, dst, overwrite=overwrite)
-    stale = stale_note(remove_stale_temporaries(dst))
-    started = time.perf_counter()
-    rgb, alpha, depth = read_image_with_alpha(src)
-    scale = int(upscaler.scale)
-    try:
-        batch = rgb[None]
-        out = _check_upscaled(upscaler.upscale(batch), batch, scale)[0]
-    except KeyboardInterrupt:
-        raise Cancelled(f"{src}: interrupted; nothing written") from None
-    notes = stale
-    if depth > 8:
-        notes.append(f"{depth}-bit input written as 8-bit")
-    if alpha is not None:
-        if dst.suffix.lower() in ALPHA_IMAGE_EXTENSIONS:
-            alpha = upscale_alpha(alpha, scale)
-            notes.append("alpha upscaled bicubically")
-        else:
-            alpha = None
-            notes.append(f"alpha dropped ({dst.suffix} has none)")
-    write_image_atomic(dst, out, alpha, overwrite=overwrite)
-    h, w = rgb.shape[:2]
-    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
-
-
-# -- files and folders -----------------------------------------------------------------------------
-def media_kind(path: Path) -> str | None:
-    """'video', 'image' or None, from the extension."""
-    ext = path.suffix.lower()
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    return None
-
-
-def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    if dst.exists() and not dst.is_dir():
-        raise OutputError(f"{dst}: is a file; give an output folder for an input folder")
-    if same_file(src, dst):
-        raise OutputError(f"{dst}: output folder is the input folder; choose another one")
-    jobs, seen = [], set()
-    for path in sorted(src.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # hidden files include our own temporary files
-        kind = media_kind(path)
-        if kind is None:
-            continue
-        out = dst / (video_output_name(path) if kind == "video" else path.name)
-        if out in seen:
-            out = dst / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
-        seen.add(out)
-        jobs.append((path, out))
-    if not jobs:
-        raise InputError(f"{src}: no videos or images in this folder")
-    return jobs
-
-
-_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
-_RUN_OPTIONS = frozenset({"batch", "progress", "max_memory"})
-_SEGMENT_OPTIONS = frozenset({"segment_seconds", "workers", "shard", "merge", "restart", "identity"})
-
-
-def upscale_path(
-    src,
-    dst,
-    upscaler_factory: Callable[[], object],
-    *,
-    on_result: Callable[[FileResult], None] | None = None,
-    **options,
-) -> list[FileResult]:
-    """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
-
-    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``), and for
-    videos in segments (see :mod:`vsr.video.segmented`): ``workers`` (processes, each building its own
-    upscaler with ``upscaler_factory``, which must then be picklable; default: one per GPU the factory's
-    ``gpus()`` reports, else one), ``shard`` (a :class:`~vsr.video.segmented.Shard`: make only its
-    segments, do not join) and ``merge`` (only join). ``identity`` defaults to the factory's
-    ``identity()`` if it has one.
-    File: ``dst`` is the output file (or an existing folder to put it in); errors raise.
-    Folder: ``dst`` is the output folder (created if missing); each output keeps its input's name
-    (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
-    unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
-    rest go on; a model error or Ctrl-C stops everything.
-    """
-    from .segmented import default_workers, identity_of, plan_segmented, run_segmented  # builds on this module
-
-    unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
-    if unknown:
-        raise TypeError(f"upscale_path() got unexpected options: {', '.join(sorted(unknown))}")
-    src, dst = Path(src), Path(dst)
-    overwrite = options.get("overwrite", False)
-    plan_options = {k: v for k, v in options.items() if k in _PLAN_OPTIONS}
-    run_options = {k: v for k, v in options.items() if k in _RUN_OPTIONS}
-    segment_options = {k: v for k, v in options.items() if k in _SEGMENT_OPTIONS}
-    one_video = segment_options.get("shard") is not None or segment_options.get("merge")
-    if one_video and (src.is_dir() or media_kind(src) == "image"):
-        raise InputError(f"{src}: --shard and --merge take one video file")
-    upscaler = None
-
-    def get_upscaler():
-        nonlocal upscaler
-        if upscaler is None:
-            upscaler = upscaler_factory()
-        return upscaler
-
-    def run_one(path: Path, out: Path) -> Summary:
-        if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
-            plan_image(path, out, overwrite=overwrite)
-            return upscale_image(path, out, get_upscaler(), overwrite=overwrite)
-        job = plan_video(path, out, **plan_options)
-        workers = segment_options.get("workers")
-        segments = plan_segmented(
-            job,
-            identity=segment_options.get("identity") or (lambda: identity_of(upscaler_factory)),
-            segment_seconds=segment_options.get("segment_seconds"),
-            workers=workers,
-            shard=segment_options.get("shard"),
-            merge=bool(segment_options.get("merge")),
-            restart=bool(segment_options.get("restart")),
-        )
-        if segments is None:
-            return run_video(job, get_upscaler(), **run_options)
-        return run_segmented(
-            segments,
-            get_upscaler,
-            factory=upscaler_factory,
-            workers=workers or default_workers(upscaler_factory),
-            merge=bool(segment_options.get("merge")),
-            **run_options,
-        )
-
-    if not src.is_dir():
-        if dst.is_dir() and not same_file(src, dst):
-            dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
-        result = FileResult(src, dst, "done", run_one(src, dst))
-        if on_result:
-            on_result(result)
-        return [result]
-
-    results = []
-    for path, out in _folder_jobs(src, dst):
-        if out.exists() and not overwrite:
-            result = FileResult(path, out, "skipped")
-        else:
-            try:
-                result = FileResult(path, out, "done", run_one(path, out))
-            except (Cancelled, ModelError):
-                raise
-            except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch; it is reported
-                result = FileResult(path, out, "failed", error=e)
-        results.append(result)
-        if on_result:
-            on_result(result)
-    return results
