@@ -34,6 +34,11 @@ def filter_native_logs():
     global _installed
     if _installed:
         return
+    try:  # only a real process's own stderr: not under click's CliRunner or a test's capture
+        if sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):
+        return
     try:
         real = os.dup(2)
         read_end, write_end = os.pipe()
