@@ -270,7 +270,7 @@ def upscale_command(
     except KeyboardInterrupt:
         if _debug(ctx):
             raise
-        _fail(ctx, "interrupted; partial output removed", Cancelled.exit_code)
+        _fail(ctx, "interrupted; partial output removed", Cancelled().exit_code)
     except Exception as err:
         if _debug(ctx):
             raise

@@ -106,7 +106,7 @@ def sigterm_as_cancel() -> Iterator[None]:
         return
 
     def handler(signum, frame):
-        raise Cancelled("terminated (SIGTERM); partial output removed")
+        raise Cancelled("terminated (SIGTERM); partial output removed", signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -134,7 +134,7 @@ def signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
         for s, h in previous.items():
             signal.signal(s, h)
         if caught and unfinished():
-            raise Cancelled("interrupted; partial output removed")
+            raise Cancelled("interrupted; partial output removed", caught[0])
 
 
 @contextlib.contextmanager

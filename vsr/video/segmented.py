@@ -374,7 +374,7 @@ def _cancel(signum, frame):
     """A worker's SIGINT/SIGTERM: stop once; a second signal must not cut the clean-up short."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Cancelled("worker stopped")
+    raise Cancelled("worker stopped", signum)
 
 
 def _portable(error: BaseException) -> BaseException:
@@ -603,7 +603,9 @@ def run_segmented(
                                   f"worked ({work.path.name} was merged and removed): {done}") from None
             kept = not _forget_if_empty(sjob)
             if isinstance(e, (KeyboardInterrupt, Cancelled)):
-                raise Cancelled(f"{job.src}: interrupted; {_kept(sjob) if kept else 'nothing was finished'}") from None
+                signum = e.signum if isinstance(e, Cancelled) else signal.SIGINT
+                raise Cancelled(f"{job.src}: interrupted; {_kept(sjob) if kept else 'nothing was finished'}",
+                                signum) from None
             raise
         finally:
             bar.close()
