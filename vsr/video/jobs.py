@@ -21,6 +21,7 @@ from .output import (
     check_input_file,
     check_output_folder,
     check_output_path,
+    make_output_folder,
     remove_stale_temporaries,
     same_file,
     stale_note,
@@ -229,8 +230,10 @@ def upscale_path(
             on_result(result)
         return [result]
 
+    jobs = _folder_jobs(src, dst)
+    make_output_folder(dst)
     results = []
-    for path, out in _folder_jobs(src, dst):
+    for path, out in jobs:
         if out.exists() and not overwrite:
             result = FileResult(path, out, "skipped")
         else:
