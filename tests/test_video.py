@@ -261,7 +261,8 @@ def test_encode_options_are_checked_before_any_work(tmp_path):
         ({"codec": "libvpx-vp9", "preset": "fast"}, "takes no --preset"),
         ({"codec": "libx264", "preset": "warp"}, "unknown --preset"),
         ({"codec": "libx264", "pix_fmt": "rgb48be"}, "cannot encode --pix-fmt"),
-        ({"codec": "h263"}, "unknown codec"),
+        ({"codec": "x264"}, "unknown --codec"),
+        ({"codec": "aac"}, "audio encoder"),
     ]:
         dst = kwargs.pop("dst", tmp_path / "a.mp4")
         with pytest.raises(OutputError, match=words):

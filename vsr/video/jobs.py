@@ -15,7 +15,13 @@ from pathlib import Path
 
 
 from ..errors import Cancelled, InputError, ModelError, OutputError
-from .formats import ALPHA_IMAGE_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_output_name
+from .formats import (
+    ALPHA_IMAGE_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    parse_encoder_options,
+    video_output_name,
+)
 from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
 from .output import (
     check_input_file,
@@ -27,6 +33,7 @@ from .output import (
     stale_note,
 )
 from .pipeline import FileResult, Summary, check_upscaled, plan_video, run_video
+from .size import OutputSize, resize_frame
 from .segmented import default_workers, identity_of, plan_segmented, run_segmented
 
 
@@ -40,6 +47,10 @@ def upscale_video(
     crf: int | None = None,
     preset: str | None = None,
     pix_fmt: str | None = None,
+    encoder_options=None,
+    outscale: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     segment_seconds=None,
@@ -52,8 +63,13 @@ def upscale_video(
     Keeps every audio track (stream copy, or re-encoded where the container cannot hold it), subtitles
     the container supports, chapters, metadata, the frame count and every frame's timestamp (so the frame
     rate, variable or not, and A/V sync are as in the source); rotated phone videos come out upright.
-    ``codec`` defaults to libx264 (libvpx-vp9 for .webm); ``crf``/``preset``/``pix_fmt`` default per codec
-    (see :mod:`vsr.video.formats`). Progress goes to stderr with tqdm unless ``progress`` is false.
+    ``codec`` (any video encoder the ffmpeg in use lists) defaults to libx264 (libvpx-vp9 for .webm);
+    ``crf``/``preset``/``pix_fmt`` default per codec, a source deeper than 8 bits getting a deeper
+    ``pix_fmt`` where the encoder has one; ``encoder_options`` (``["KEY=VALUE", ...]`` or a dict) go to
+    the encoder as ``-KEY VALUE`` (see :mod:`vsr.video.formats`). One frame is trial-encoded with
+    these settings before any work, so an option the encoder rejects fails at once.
+    ``outscale`` (0 < F <= 4) or ``width``/``height`` downscale the x4 frames (see :mod:`vsr.video.size`).
+    Progress goes to stderr with tqdm unless ``progress`` is false.
     Raises a :class:`~vsr.errors.VsrError` subclass; no output or temporary file is left behind then.
 
     Videos longer than ``segment_seconds`` (default 30; 0: never) are made in segments in a work
@@ -67,7 +83,10 @@ def upscale_video(
     fit; if even one frame does not, a :class:`~vsr.errors.MemoryLimitError` is raised before any work
     (see :mod:`vsr.video.memory`).
     """
-    job = plan_video(src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
+    job = plan_video(
+        src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_options,
+        outscale=outscale, width=width, height=height, overwrite=overwrite,
+    )
     segments = plan_segmented(
         job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
     )
@@ -77,8 +96,9 @@ def upscale_video(
 
 
 # -- images ----------------------------------------------------------------------------------------
-def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
+def plan_image(src, dst, *, overwrite: bool = False, outscale=None, width=None, height=None) -> tuple[Path, Path]:
     src, dst = Path(src), Path(dst)
+    OutputSize.make(outscale, width, height)
     check_input_file(src)
     check_output_path(src, dst, overwrite=overwrite)
     if dst.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -90,16 +110,24 @@ def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
     return src, dst
 
 
-def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
-    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be."""
+def upscale_image(
+    src, dst, upscaler, *, overwrite: bool = False, outscale=None, width=None, height=None
+) -> Summary:
+    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be.
+
+    ``outscale``/``width``/``height`` downscale the x4 result as for videos (:mod:`vsr.video.size`).
+    """
     src, dst = plan_image(src, dst, overwrite=overwrite)
+    size = OutputSize.make(outscale, width, height)
     stale = stale_note(remove_stale_temporaries(dst))
     started = time.perf_counter()
     rgb, alpha, depth = read_image_with_alpha(src)
     scale = int(upscaler.scale)
+    h, w = rgb.shape[:2]
+    target = size.target((w, h), scale)  # refused before the model runs
     try:
         batch = rgb[None]
-        out = check_upscaled(upscaler.upscale(batch), batch, scale)[0]
+        out = resize_frame(check_upscaled(upscaler.upscale(batch), batch, scale)[0], target)
     except KeyboardInterrupt:
         raise Cancelled(f"{src}: interrupted; nothing written") from None
     notes = stale
@@ -107,14 +135,13 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
         notes.append(f"{depth}-bit input written as 8-bit")
     if alpha is not None:
         if dst.suffix.lower() in ALPHA_IMAGE_EXTENSIONS:
-            alpha = upscale_alpha(alpha, scale)
+            alpha = resize_frame(upscale_alpha(alpha, scale), target)
             notes.append("alpha upscaled bicubically")
         else:
             alpha = None
             notes.append(f"alpha dropped ({dst.suffix} has none)")
     write_image_atomic(dst, out, alpha, overwrite=overwrite)
-    h, w = rgb.shape[:2]
-    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
+    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), target, notes)
 
 
 # -- files and folders -----------------------------------------------------------------------------
@@ -150,7 +177,10 @@ def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     return jobs
 
 
-_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
+_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "encoder_options", "overwrite"}) | {
+    "outscale", "width", "height"
+}
+_SIZE_OPTIONS = ("outscale", "width", "height")
 _RUN_OPTIONS = frozenset({"batch", "progress", "max_memory"})
 _SEGMENT_OPTIONS = frozenset({"segment_seconds", "workers", "shard", "merge", "restart", "identity"})
 
@@ -165,7 +195,8 @@ def upscale_path(
 ) -> list[FileResult]:
     """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
 
-    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``), and for
+    ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite`` and the
+    size: ``outscale``, ``width``, ``height``), and for
     videos in segments (see :mod:`vsr.video.segmented`): ``workers`` (processes, each building its own
     upscaler with ``upscaler_factory``, which must then be picklable; default: one per GPU the factory's
     ``gpus()`` reports, else one), ``shard`` (a :class:`~vsr.video.segmented.Shard`: make only its
@@ -182,6 +213,9 @@ def upscale_path(
         raise TypeError(f"upscale_path() got unexpected options: {', '.join(sorted(unknown))}")
     src, dst = Path(src), Path(dst)
     overwrite = options.get("overwrite", False)
+    size_options = {k: options[k] for k in _SIZE_OPTIONS if options.get(k) is not None}
+    OutputSize.make(**size_options)  # nonsense fails once, not once per file of a folder
+    parse_encoder_options(options.get("encoder_options"))
     plan_options = {k: v for k, v in options.items() if k in _PLAN_OPTIONS}
     run_options = {k: v for k, v in options.items() if k in _RUN_OPTIONS}
     segment_options = {k: v for k, v in options.items() if k in _SEGMENT_OPTIONS}
@@ -198,8 +232,8 @@ def upscale_path(
 
     def run_one(path: Path, out: Path) -> Summary:
         if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
-            plan_image(path, out, overwrite=overwrite)
-            return upscale_image(path, out, get_upscaler(), overwrite=overwrite)
+            plan_image(path, out, overwrite=overwrite, **size_options)
+            return upscale_image(path, out, get_upscaler(), overwrite=overwrite, **size_options)
         job = plan_video(path, out, **plan_options)
         workers = segment_options.get("workers")
         segments = plan_segmented(

@@ -5,12 +5,14 @@
 
 The upscaler is any object with ``scale`` (int) and ``upscale(frames)`` mapping uint8 RGB
 (N, H, W, 3) to uint8 RGB (N, scale*H, scale*W, 3); it runs on the calling thread while ffmpeg decodes
-and encodes in their own processes, fed by two threads. Memory is bounded by the two queues, not by the
+and encodes in their own processes, fed by two threads (the writer's also downscales to the output
+size when one is asked for, see :mod:`.size`). Memory is bounded by the two queues, not by the
 video's length.
 
-Safety: every check that can fail without work (paths, extension, codec options, probe, a writable
-output folder) runs before the model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target, renamed
-only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
+Safety: every check that can fail without work (paths, extension, codec options, probe, output size,
+a writable output folder, a one-frame trial encode with the output's encoder settings) runs before the
+model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target,
+renamed only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
 temporary file is removed; the error raised is a :class:`~vsr.errors.VsrError` with a one-line message
 naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
 """
@@ -32,10 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import Cancelled, InputError, ModelError, OutputError, VsrError
-from .formats import (
-    EncodeOptions,
-    resolve_encode_options,
-)
+from .formats import EncodeOptions, resolve_encode_options, size_step
 from .memory import Budget, MemoryPlan, plan_memory, resolve_budget
 from .output import (
     AtomicOutput,
@@ -47,7 +46,8 @@ from .output import (
 )
 from .probe import MediaInfo, demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
-from .writer import FrameWriter, encoder_command, plan_streams
+from .size import MAX_OUTSCALE, OutputSize
+from .writer import FrameWriter, encoder_command, plan_streams, trial_encode
 
 
 @dataclass
@@ -160,20 +160,48 @@ class VideoJob:
     encode: EncodeOptions
     overwrite: bool
     notes: list[str] = field(default_factory=list)  # said in the summary (stale temporaries removed)
+    size: OutputSize = field(default_factory=OutputSize)  # the output's size (default: the model's x4)
+
+    def output_size(self, size: tuple[int, int], scale: int) -> tuple[int, int]:
+        """The output (width, height) for decoded frames of ``size`` upscaled x``scale``."""
+        return self.size.target(size, scale, size_step(self.encode.pix_fmt), self.encode.pix_fmt)
 
 
-def plan_video(src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, overwrite=False) -> VideoJob:
-    """Check paths and options and probe the input; creates nothing. Raises a :class:`VsrError`."""
+def plan_video(
+    src,
+    dst,
+    *,
+    codec=None,
+    crf=None,
+    preset=None,
+    pix_fmt=None,
+    encoder_options=None,
+    outscale=None,
+    width=None,
+    height=None,
+    overwrite=False,
+) -> VideoJob:
+    """Check paths and options, probe the input and trial-encode one small frame with the output's
+    encoder settings (see :func:`~vsr.video.writer.trial_encode`); creates nothing beside the output.
+    Raises a :class:`VsrError`."""
     src, dst = Path(src), Path(dst)
     check_input_file(src)
     check_output_path(src, dst, overwrite=overwrite)
-    encode = resolve_encode_options(dst, codec, crf, preset, pix_fmt)
+    size = OutputSize.make(outscale, width, height)
     info = probe(src)
     if info.video is None:
         kinds = sorted({s.kind for s in info.streams}) or ["no streams"]
         raise InputError(f"{src}: has no video stream (it holds {', '.join(kinds)}); give a video file")
+    encode = resolve_encode_options(
+        dst, codec, crf, preset, pix_fmt, encoder_options, source_pix_fmt=info.video.pix_fmt
+    )
+    job = VideoJob(src, dst, info, encode, overwrite, size=size)
+    if all(frame_size(info)):
+        job.output_size(frame_size(info), MAX_OUTSCALE)  # refuse a size past x4 now, not after the model loads
     check_output_folder(dst)
-    return VideoJob(src, dst, info, encode, overwrite, stale_note(remove_stale_temporaries(dst)))
+    trial_encode(encode, dst)
+    job.notes = stale_note(remove_stale_temporaries(dst))
+    return job
 
 
 def _estimated_frames(info: MediaInfo) -> int | None:
@@ -206,6 +234,7 @@ class Upscaling:
         self.scale = int(upscaler.scale)
         self.writer: FrameWriter | None = None
         self.size: tuple[int, int] | None = None  # input (width, height)
+        self.output_size: tuple[int, int] | None = None  # what the encoder gets (x scale, or resized)
         self.frames = 0
 
     def run(self, batches, on_frames: Callable[[int], None] | None = None) -> None:
@@ -213,6 +242,7 @@ class Upscaling:
             pixels = np.stack([f.pixels for f in chunk])
             if self.size is None:
                 self.size = (pixels.shape[2], pixels.shape[1])
+                self.output_size = self.job.output_size(self.size, self.scale)
             elif (pixels.shape[2], pixels.shape[1]) != self.size:
                 raise InputError(
                     f"{self.job.src}: frame size changes mid-stream ({self.size[0]}x{self.size[1]} -> "
@@ -230,20 +260,18 @@ class Upscaling:
         reader = self.reader
         time_base = reader.time_base or Fraction(1, 1000)
         command = self.encoder(time_base=time_base, offset=first.pts * time_base, sar=reader.sar)
+        full = (self.size[0] * self.scale, self.size[1] * self.scale)
         self.writer = FrameWriter(
             command,
-            width=self.size[0] * self.scale,
-            height=self.size[1] * self.scale,
+            width=self.output_size[0],
+            height=self.output_size[1],
+            resize=self.output_size if self.output_size != full else None,
             time_base=time_base,
             frame_rate=reader.frame_rate,
             first_pts=first.pts,
             dst=self.job.dst,
         )
         self.writer.start()
-
-    @property
-    def output_size(self) -> tuple[int, int] | None:
-        return (self.size[0] * self.scale, self.size[1] * self.scale) if self.size else None
 
     def stop(self) -> None:
         if self.writer is not None:
@@ -266,7 +294,7 @@ def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
 def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
     """What the summary tells the user about a finished video (the same for one pass or segments)."""
     video = job.info.video
-    notes = list(job.notes) + list(plan.notes)
+    notes = list(job.notes) + list(job.encode.notes) + list(plan.notes)
     rotation = round(video.rotation) % 360
     if video.color_trc in ("smpte2084", "arib-std-b67"):
         notes.append("HDR source converted without tone mapping: colours will look flat")

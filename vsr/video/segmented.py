@@ -183,21 +183,16 @@ def plan_segmented(
     count = max(1, math.ceil(Fraction(math.floor(duration * 100), 100) / seconds))
     if existing and Fraction(existing["segment_seconds"]) == seconds:
         count = existing["segments"]  # a header read differently must not renumber finished segments
-    encode = job.encode
     manifest = {
         "output": job.dst.name,
         "source": source_identity(job.src),
         "model": identity() if callable(identity) else identity,
-        "encode": {
-            "container": encode.container.muxer,
-            "codec": encode.codec.name,
-            "crf": encode.crf,
-            "preset": encode.preset,
-            "pix_fmt": encode.pix_fmt,
-        },
+        "encode": job.encode.identity(),  # codec, quality, pixel format and every --encoder-opt
         "segment_seconds": _decimal(seconds),
         "segments": count,
     }
+    if job.size.identity() is not None:  # absent when x4, so folders made before --outscale existed resume
+        manifest["output_size"] = job.size.identity()
     work = WorkFolder.open(folder, manifest, job.dst.suffix)
     return SegmentedJob(job, work, seconds, count, shard)
 

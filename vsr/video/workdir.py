@@ -369,6 +369,7 @@ _WATCHED = {
     "source": "the source file changed",
     "model": "model",
     "encode": "encoding",
+    "output_size": "output size",
     "scale": "scale",
     "segment_seconds": "segment length",
     "segments": "segment count",

@@ -13,6 +13,9 @@ frame's time so ffmpeg's start-time normalisation treats both inputs alike: A/V 
 from __future__ import annotations
 
 import queue
+import re
+import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,11 +24,12 @@ from pathlib import Path
 import ffmpeg as ffmpeg_python
 import numpy as np
 
-from ..errors import FFmpegError
-from .ffmpeg import FFmpegProcess, ffmpeg_exe, media_arg
+from ..errors import FFmpegError, OutputError
+from .ffmpeg import FFmpegProcess, clean_message, ffmpeg_exe, log_level, media_arg
 from .formats import TEXT_SUBTITLES, Container, EncodeOptions
 from .matroska import RawVideoMuxer
 from .probe import MediaInfo, StreamInfo
+from .size import resize_frame
 
 _END = object()
 
@@ -96,32 +100,56 @@ def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> Stream
 
 
 def _video_filters(video, encode: EncodeOptions, sar: Fraction):
-    """Pixel aspect, RGB -> YCbCr (BT.709, tagged) unless the output is RGB, and the output pixel format."""
+    """Pixel aspect, RGB -> YCbCr (BT.709, tagged) unless the output is RGB, the output pixel format,
+    and for an encoder that takes device frames (VAAPI, Vulkan) the upload."""
     if sar != 1:
         video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
     if not encode.is_rgb:
         # Say which matrix we convert with, and tag the output with it, so players do not guess.
         video = video.filter("scale", out_color_matrix="bt709", out_range="tv", flags="bicubic+accurate_rnd")
-    return video.filter("format", encode.pix_fmt)
+    video = video.filter("format", encode.pix_fmt)
+    if encode.codec.hw_upload is not None:
+        video = video.filter("hwupload")
+    return video
 
 
 def _video_encoder_options(encode: EncodeOptions, time_base: Fraction) -> dict:
-    """The encoder's options: codec, quality, colour tags, and the source's time base for exact timestamps."""
+    """The encoder's options: codec, quality, colour tags, the source's time base for exact timestamps,
+    and the user's ``--encoder-opt`` pairs (for the video stream only: ``-KEY:v VALUE``)."""
     codec = encode.codec
+    user = dict(encode.encoder_options)
+    defaults = dict(codec.options)
+    for key, value in user.items():
+        if key.endswith("-params") and key in defaults:
+            user[key] = f"{defaults[key]}:{value}"  # x265-params: keep log-level=error, theirs last wins
+        defaults.pop(key, None)
+        defaults.pop(f"{key}:v", None)
     kwargs: dict = {
         "c:v": codec.name,
-        "pix_fmt": encode.pix_fmt,
         "fps_mode": "passthrough",
         "enc_time_base": f"{time_base.numerator}/{time_base.denominator}",
-        **codec.options,
+        **defaults,
     }
+    if codec.hw_upload is None:  # device frames carry their own format
+        kwargs["pix_fmt"] = encode.pix_fmt
     if encode.crf is not None:
-        kwargs["crf"] = str(encode.crf)
+        kwargs[codec.crf_option] = _number(encode.crf)
     if encode.preset is not None:
         kwargs["preset"] = encode.preset
     if not encode.is_rgb:
         kwargs.update(colorspace="bt709", color_primaries="bt709", color_trc="bt709", color_range="tv")
+    kwargs.update({f"{key}:v": value for key, value in user.items()})
     return kwargs
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _global_args(encode: EncodeOptions) -> list[str]:
+    if encode.codec.hw_upload is None:
+        return []
+    return ["-init_hw_device", f"{encode.codec.hw_upload}=vsr", "-filter_hw_device", "vsr"]
 
 
 def _frames_input(offset: Fraction):
@@ -130,7 +158,9 @@ def _frames_input(offset: Fraction):
 
 
 def _compile(out, tmp: Path, encode: EncodeOptions) -> list[str]:
-    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
+    out = out.global_args(
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y", *_global_args(encode)
+    )
     args = out.compile(cmd=ffmpeg_exe())
     if encode.container.muxer in ("mp4", "mov"):
         # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
@@ -215,6 +245,82 @@ def concat_command(
     return _mux_command(segments["0"], {"c:v": "copy"}, src=src, info=info, tmp=tmp, encode=encode, plan=plan)
 
 
+#: The trial encode's frame: small enough to cost a tenth of a second, above hardware encoders' minimum sizes.
+TRIAL_SIZE = (256, 144)
+_TRIALS: dict[tuple, str | None] = {}
+# Encoders that ignore a bad setting with a warning rather than fail: take those warnings as refusals.
+_OPTION_WARNING = re.compile(r"option|invalid value|has not been used for any stream", re.IGNORECASE)
+_UNUSED_OPTION = re.compile(r"AVOption (\S+) .*has not been used for any stream")
+_LIBRARY_ERROR = re.compile(r"^[\w-]+ ?\[error\]:? ")  # x264 [error]: ... (a library's own log line)
+
+
+def trial_command(encode: EncodeOptions, tmp: Path) -> list[str]:
+    """One grey frame through the very filters, encoder settings and muxer of the real output."""
+    w, h = TRIAL_SIZE
+    frames = ffmpeg_python.input(f"color=c=gray:s={w}x{h}:r=25,format=rgb24", format="lavfi")
+    video = _video_filters(frames["0"], encode, Fraction(1))
+    options = {
+        "format": encode.container.muxer,
+        "frames:v": "1",
+        **_video_encoder_options(encode, Fraction(1, 25)),
+        **encode.container.options,
+    }
+    if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
+        options["tag:v"] = encode.codec.mp4_tag
+    return _compile(ffmpeg_python.output(video, media_arg(tmp), **options), tmp, encode)
+
+
+def _trial_refusal(lines: list[str], encode: EncodeOptions, rc: int) -> str | None:
+    """ffmpeg's reason for refusing the trial (its most telling line), None if it took everything."""
+    errors, warnings = [], []
+    for line in lines:
+        ctx, level, msg = log_level(line)
+        if level in ("error", "fatal", "panic") or (not level and _LIBRARY_ERROR.match(line)):
+            errors.append(clean_message(_LIBRARY_ERROR.sub("", msg) if not level else msg))
+        elif level == "warning" and _OPTION_WARNING.search(msg) and (encode.codec.name in ctx or "out#" in ctx):
+            unused = _UNUSED_OPTION.search(msg)
+            warnings.append(f"{encode.codec.name} has no option {unused[1]}" if unused else clean_message(msg))
+    if rc == 0 and not warnings:
+        return None
+    pool = errors or warnings or [f"ffmpeg exited with status {rc}"]
+    line = next((m for m in pool if "option" in m.lower()), pool[0])
+    for key, _ in encode.encoder_options:
+        line = line.replace(f"{key}:v", key)
+    return line
+
+
+def trial_encode(encode: EncodeOptions, dst: Path) -> None:
+    """Encode one small frame with ``encode`` into the output's container, before any real work.
+
+    Catches what only the encoder and muxer can judge: an ``--encoder-opt`` it has not or rejects
+    (including settings libraries ignore with a warning, such as an unknown ``x264-params`` key), a
+    preset it does not know, a hardware encoder without its device, a codec the container cannot hold.
+    About 0.1 s; the verdict is kept per command, so a folder of videos asks once. Writes only a file
+    in the system's temporary folder, removed at once. Raises :class:`OutputError` with ffmpeg's line.
+    """
+    with tempfile.TemporaryDirectory(prefix="vsr-trial-") as folder:
+        tmp = Path(folder) / f"trial{dst.suffix.lower()}"
+        command = trial_command(encode, tmp)
+        key = tuple(a if a != media_arg(tmp) else "<out>" for a in command)
+        if key not in _TRIALS:
+            try:
+                proc = subprocess.run(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    timeout=120, start_new_session=True, check=False,
+                )
+            except subprocess.TimeoutExpired:
+                refusal = "the encoder did not finish one frame in 120 s"
+            else:
+                refusal = _trial_refusal(proc.stderr.decode("utf-8", "replace").splitlines(), encode, proc.returncode)
+            _TRIALS[key] = refusal
+    refusal = _TRIALS[key]
+    if refusal is not None:
+        raise OutputError(
+            f"{dst}: {encode.codec.name} refused these settings (nothing was upscaled): {refusal}; "
+            "check --codec, --preset, --pix-fmt and --encoder-opt"
+        )
+
+
 class FrameWriter:
     """Feeds upscaled frames to the encoder from a thread; :meth:`finish` waits for a clean end.
 
@@ -233,6 +339,7 @@ class FrameWriter:
         first_pts: int,
         dst: Path,
         queue_size: int = 1,
+        resize: tuple[int, int] | None = None,
     ):
         self.command = command
         self.width, self.height = width, height
@@ -242,6 +349,7 @@ class FrameWriter:
         self.default_duration_ns = round(1_000_000_000 / frame_rate) if frame_rate else None
         self.first_pts = first_pts
         self.dst = dst
+        self.resize = resize  # (width, height) to downscale each frame to, on this thread (see .size)
         self.adjusted = 0  # timestamps we had to nudge
         self.frames_written = 0
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
@@ -272,6 +380,8 @@ class FrameWriter:
                         self.adjusted += 1
                     self._last_pts = p
                     duration = self._ns(d) if d else (self.default_duration_ns or 0)
+                    if self.resize is not None:
+                        frame = resize_frame(frame, self.resize)
                     muxer.write(frame, self._ns(p - self.first_pts), duration)
                     self.frames_written += 1
             self.proc.proc.stdin.close()
