@@ -297,6 +297,90 @@ def test_image_upscale_and_alpha(clip, tmp_path):
     assert_clean(tmp_path, {"big.png", "alpha_big.png", "alpha_big.jpg"})
 
 
+def _photo(path: Path, orientation: int, *, alpha: bool = False) -> np.ndarray:
+    """A 24x16 (stored) photo with a camera's EXIF (``orientation`` as given); returns its upright RGB(A)."""
+    from PIL import Image, ImageOps
+
+    rng = np.random.default_rng(orientation)
+    pixels = rng.integers(0, 256, (16, 24, 4 if alpha else 3), dtype=np.uint8)
+    if alpha:
+        pixels[..., 3] = np.arange(24, dtype=np.uint8) * 10  # a left-to-right ramp shows any turn
+    exif = Image.Exif()
+    exif.update({0x010F: "Canon", 0x0110: "EOS R5", 0x0132: "2021:05:06 07:08:09", 0x0112: orientation})
+    exif.get_ifd(0x8769).update({0x9003: "2021:05:06 07:08:09", 0xA002: 24, 0xA003: 16})
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.5), 3: "E", 4: (2.0, 17.0, 40.2)})
+    options = {"quality": 100, "subsampling": 0} if path.suffix == ".jpg" else {}
+    Image.fromarray(pixels).save(path, exif=exif.tobytes(), **options)
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im))
+
+
+def _exif_of(path: Path) -> tuple[dict, dict, dict]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        exif = im.getexif()
+        return dict(exif), dict(exif.get_ifd(0x8769)), dict(exif.get_ifd(0x8825))
+
+
+@pytest.mark.parametrize("out_ext", [".jpg", ".png", ".webp", ".tiff"])
+def test_image_keeps_its_exif_with_the_orientation_applied(tmp_path, out_ext):
+    """Date, camera and GPS survive; the quarter turn is in the pixels and the tag says 1 (upright)."""
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    src, dst = tmp_path / "photo.jpg", tmp_path / f"out{out_ext}"
+    _photo(src, 6)
+    result = CliRunner().invoke(upscale_command, [str(src), str(dst), "--model", "bicubic"])
+    assert result.exit_code == 0, result.output
+    main, sub, gps = _exif_of(dst)
+    assert (main[0x010F], main[0x0110], main[0x0132]) == ("Canon", "EOS R5", "2021:05:06 07:08:09")
+    assert main.get(0x0112, 1) == 1
+    assert sub[0x9003] == "2021:05:06 07:08:09"
+    assert (sub[0xA002], sub[0xA003]) == (64, 96)  # the output's size, upright: 16x24 stored, turned, x4
+    assert (gps[1], gps[3]) == ("N", "E") and tuple(map(float, gps[2])) == (48.0, 51.0, 29.5)
+    assert read_image(dst).shape == (96, 64, 3)
+    assert_clean(tmp_path, {"photo.jpg", dst.name})
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif"])
+def test_every_exif_orientation_is_applied_as_pillow_applies_it(tmp_path, orientation, ext):
+    src = tmp_path / f"photo{ext}"
+    upright = _photo(src, orientation)
+    rgb = read_image(src)
+    assert rgb.shape == upright.shape
+    assert np.abs(rgb.astype(int) - upright).max() <= (4 if ext == ".jpg" else 0)
+
+
+def test_alpha_is_turned_with_the_pixels_and_exif_written_without_opencvs_metadata_writer(tmp_path, monkeypatch):
+    import cv2
+
+    from vsr.video import image
+
+    src = tmp_path / "photo.png"
+    upright = _photo(src, 8, alpha=True)
+    monkeypatch.delattr(cv2, "imencodeWithMetadata", raising=False)  # OpenCV < 4.12: Pillow writes the EXIF
+    summary = upscale_image(src, tmp_path / "big.png", NearestUpscaler())
+    still = image.read_still(tmp_path / "big.png")
+    np.testing.assert_array_equal(still.rgb[::4, ::4], upright[..., :3])
+    assert still.alpha.shape == (96, 64)
+    assert np.abs(still.alpha[::4, ::4].astype(int) - upright[..., 3]).max() <= 8  # bicubic; a wrong turn: 200
+    assert _exif_of(tmp_path / "big.png")[0][0x010F] == "Canon"
+    assert summary.notes == ["alpha upscaled bicubically"]
+    summary = upscale_image(src, tmp_path / "big.bmp", NearestUpscaler())
+    assert "EXIF dropped (.bmp has none)" in summary.notes
+
+
+def test_an_image_without_exif_gets_none(clip, tmp_path):
+    from vsr.video.image import read_still
+
+    assert read_still(clip("still.png")).exif is None
+    upscale_image(clip("still.png"), tmp_path / "big.tif", NearestUpscaler())
+    assert read_still(tmp_path / "big.tif").exif is None  # nor does its output, which stays compressed
+
+
 # -- folders --------------------------------------------------------------------------------------
 def test_folder_processes_videos_and_images_skips_done_and_goes_on_after_failure(clip, tmp_path):
     import shutil

@@ -36,6 +36,8 @@ VIDEO_EXTENSIONS = frozenset(
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 #: Image outputs that can carry an alpha channel.
 ALPHA_IMAGE_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
+#: Image outputs that can carry EXIF (date, camera, GPS): all but BMP.
+EXIF_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
 
 TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "subviewer", "microdvd"})
 

@@ -15,8 +15,14 @@ from pathlib import Path
 
 
 from ..errors import Cancelled, InputError, ModelError, OutputError
-from .formats import ALPHA_IMAGE_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_output_name
-from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
+from .formats import (
+    ALPHA_IMAGE_EXTENSIONS,
+    EXIF_IMAGE_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    video_output_name,
+)
+from .image import read_still, upscale_alpha, write_image_atomic
 from .output import (
     check_input_file,
     check_output_folder,
@@ -90,11 +96,16 @@ def plan_image(src, dst, *, overwrite: bool = False) -> tuple[Path, Path]:
 
 
 def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
-    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be."""
+    """Upscale one image; the output format follows ``dst``'s extension.
+
+    Alpha and EXIF (less the orientation, which is applied to the pixels) are kept where the format can
+    hold them; each loss is a note in the summary.
+    """
     src, dst = plan_image(src, dst, overwrite=overwrite)
     stale = stale_note(remove_stale_temporaries(dst))
     started = time.perf_counter()
-    rgb, alpha, depth = read_image_with_alpha(src)
+    still = read_still(src)
+    rgb, alpha, exif = still.rgb, still.alpha, still.exif
     scale = int(upscaler.scale)
     try:
         batch = rgb[None]
@@ -102,8 +113,8 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
     except KeyboardInterrupt:
         raise Cancelled(f"{src}: interrupted; nothing written") from None
     notes = stale
-    if depth > 8:
-        notes.append(f"{depth}-bit input written as 8-bit")
+    if still.depth > 8:
+        notes.append(f"{still.depth}-bit input written as 8-bit")
     if alpha is not None:
         if dst.suffix.lower() in ALPHA_IMAGE_EXTENSIONS:
             alpha = upscale_alpha(alpha, scale)
@@ -111,7 +122,13 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
         else:
             alpha = None
             notes.append(f"alpha dropped ({dst.suffix} has none)")
-    write_image_atomic(dst, out, alpha, overwrite=overwrite)
+    if exif is not None:
+        if dst.suffix.lower() not in EXIF_IMAGE_EXTENSIONS:
+            exif = None
+            notes.append(f"EXIF dropped ({dst.suffix} has none)")
+        elif dst.suffix.lower() in (".tif", ".tiff"):
+            notes.append("TIFF written uncompressed to keep its EXIF")
+    write_image_atomic(dst, out, alpha, exif=exif, overwrite=overwrite)
     h, w = rgb.shape[:2]
     return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
 
