@@ -275,6 +275,26 @@ def test_progress_bar_goes_to_stderr(clip, tmp_path, capfd):
     assert "frame" in err
 
 
+@pytest.mark.parametrize("segment_seconds", [0, 0.5])
+def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_path, monkeypatch, segment_seconds):
+    """1 s at 10 fps + 1 s at 30 fps: 40 frames, not duration x the 30 fps Matroska reports (61)."""
+    from vsr.video import pipeline
+
+    totals = []
+
+    class Recorded(pipeline.tqdm):
+        def close(self):
+            totals.append((self.total, self.n))
+            super().close()
+
+    monkeypatch.setattr(pipeline, "tqdm", Recorded)
+    src, dst = clip("vfr_mixed.mkv"), tmp_path / "out.mkv"
+    assert not frame_timing(src).is_constant_rate
+    summary = run(src, dst, progress=True, segment_seconds=segment_seconds, identity={"model": "nearest"})
+    assert summary.frames == frame_timing(dst).frames == 40
+    assert set(totals) == {(40, 40)}  # close() runs twice (once more on garbage collection)
+
+
 def test_summary_line(clip, tmp_path):
     summary = run(clip("av.mp4"), tmp_path / "out.mp4")
     line = str(summary)

@@ -45,7 +45,7 @@ from .output import (
     remove_stale_temporaries,
     stale_note,
 )
-from .probe import MediaInfo, demuxed_end, probe
+from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
 from .writer import FrameWriter, encoder_command, plan_streams
 
@@ -177,10 +177,16 @@ def plan_video(src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, ove
 
 
 def _estimated_frames(info: MediaInfo) -> int | None:
+    """Duration x nominal rate: what the header alone says (wrong for a variable frame rate)."""
     v = info.video
     if info.duration and v.fps:
         return max(1, round(info.duration * v.fps))
     return None
+
+
+def expected_frames(job: VideoJob) -> int | None:
+    """The frames the video stream holds (see :func:`~vsr.video.probe.frame_count`), else the estimate."""
+    return frame_count(job.src, job.info.video.index) or _estimated_frames(job.info)
 
 
 def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
@@ -251,8 +257,9 @@ class Upscaling:
 
 
 def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
+    """The frame counter on stderr (disabled unless ``progress``); its total is the stream's frame count."""
     return tqdm(
-        total=_estimated_frames(job.info),
+        total=expected_frames(job) if progress else None,
         initial=initial,
         unit="frame",
         desc=job.src.name,
