@@ -48,7 +48,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import Cancelled, FFmpegError, InputError, OutputError, VsrError
-from .ffmpeg import FFmpegProcess
+from .ffmpeg import FFmpegProcess, ffmpeg_identity
 from .memory import Budget, reader_queue_for, resolve_budget
 from .output import AtomicOutput
 from .pipeline import (
@@ -197,6 +197,7 @@ def plan_segmented(
         },
         "segment_seconds": _decimal(seconds),
         "segments": count,
+        "ffmpeg": ffmpeg_identity(),  # another release encodes (and joins) differently: refused on resume
     }
     work = WorkFolder.open(folder, manifest, job.dst.suffix)
     return SegmentedJob(job, work, seconds, count, shard)
