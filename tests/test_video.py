@@ -125,6 +125,55 @@ def test_audio_the_container_cannot_hold_is_reencoded_and_said(clip, tmp_path):
     assert_same_timing(clip("av.mp4"), dst, exact=False)
 
 
+@pytest.mark.parametrize("segment_seconds", [0, 0.25])  # 0.25: three segments, the join muxes the cover
+@pytest.mark.parametrize("src_name, dst_name", [
+    ("cover.mp4", "out.mp4"), ("cover.mp4", "out.mkv"), ("cover.mkv", "out.mkv"), ("cover.mkv", "out.m4v"),
+])
+def test_cover_art_is_kept_as_it_is_and_is_no_frame_source(clip, tmp_path, src_name, dst_name, segment_seconds):
+    from vsr.video.probe import attached_picture
+
+    src, dst = clip(src_name), tmp_path / dst_name
+    summary = run(src, dst, segment_seconds=segment_seconds, identity={"model": "nearest"})
+    assert summary.notes == [] and summary.frames == 20
+    a, b = frame_timing(src), frame_timing(dst)  # the cover is not the video the timing is read from
+    assert b.frames == a.frames == 20
+    assert b.seconds == pytest.approx(a.seconds, abs=1e-9 if src.suffix == dst.suffix else 0.0011)
+    source, out = probe(src), probe(dst)
+    assert (out.video.codec, out.video.width, out.video.height) == ("h264", 256, 192)
+    [cover_in] = [s for s in source.streams if s.attached_pic]
+    [cover] = [s for s in out.streams if s.attached_pic]
+    assert (cover.codec, cover.width, cover.height) == ("mjpeg", 32, 32)  # not upscaled
+    assert attached_picture(dst, cover.index) == attached_picture(src, cover_in.index) == clip("cover.jpg").read_bytes()
+    if dst.suffix == ".mkv":
+        assert cover.metadata.get("filename") == "cover.jpg" and cover.metadata.get("mimetype") == "image/jpeg"
+    assert [s.kind for s in out.streams if not s.attached_pic] == ["video", "audio"]
+    assert_clean(tmp_path, {dst.name})
+
+
+def test_mp4_keeps_a_phones_metadata_keys_before_cover_art(clip, tmp_path):
+    """ffmpeg writes MP4 cover art only without use_metadata_tags, which vendor keys need: keys win."""
+    from test_video_clips import ffmpeg
+
+    src, dst = tmp_path / "phone.mkv", tmp_path / "out.mp4"
+    ffmpeg(
+        "-i", clip("cover.mp4"), "-map 0:0 -map 0:1 -c copy -attach", clip("cover.jpg"),
+        "-metadata:s:t mimetype=image/jpeg -metadata com.apple.quicktime.make=vsr", src,
+    )
+    summary = run(src, dst)
+    assert any(n.startswith("dropped cover art #2 (.mp4 cannot hold it beside metadata such as") for n in summary.notes)
+    assert probe(dst).tag("com.apple.quicktime.make") == "vsr"
+    assert not any(s.attached_pic for s in probe(dst).streams)
+
+
+@pytest.mark.parametrize("dst_name", ["out.webm", "out.mov"])
+def test_cover_art_a_container_cannot_hold_is_dropped_and_said(clip, tmp_path, dst_name):
+    dst = tmp_path / dst_name
+    summary = run(clip("cover.mp4"), dst)
+    assert f"dropped cover art #2 ({dst.suffix} cannot hold it)" in summary.notes
+    assert not any(s.attached_pic for s in probe(dst).streams)
+    assert frame_timing(dst).frames == 20
+
+
 def test_rotated_phone_video_comes_out_upright(clip, tmp_path):
     dst = tmp_path / "out.mp4"
     summary = run(clip("rotated.mp4"), dst)

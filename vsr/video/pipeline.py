@@ -47,7 +47,7 @@ from .output import (
 )
 from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
-from .writer import FrameWriter, encoder_command, plan_streams
+from .writer import FrameWriter, cover_files, encoder_command, plan_streams
 
 
 @dataclass
@@ -314,7 +314,7 @@ def run_video(
     bar = progress_bar(job, progress)
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
     try:
-        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
             encoder = functools.partial(
                 encoder_command, src=job.src, info=job.info, tmp=out.tmp, encode=job.encode, plan=plan
             )

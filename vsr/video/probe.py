@@ -14,6 +14,7 @@ and its ``showinfo`` no ``duration``).
   (so they compare directly with what the pipeline's reader sees). Tests use it to compare input and
   output.
 - :func:`demuxed_end` reads packets only (no decoding) to tell where the data really ends.
+- :func:`attached_picture` reads the picture of a cover-art stream.
 - :func:`frame_count` says how many frames a video stream holds (the container's count, else its
   packets counted): the progress bar's total, right for variable frame rates too.
 
@@ -318,6 +319,26 @@ def frame_count(path, stream: int) -> int | None:
         except (av.error.FFmpegError, ValueError):
             return None  # damaged: the estimate will do for a progress bar
         return count or None
+    finally:
+        container.close()
+
+
+def attached_picture(path, stream: int) -> bytes | None:
+    """The picture (its encoded bytes: a JPEG, a PNG) of the attached-picture stream ``stream``: cover art.
+
+    FFmpeg queues an attached picture's one packet ahead of all others, so this reads next to nothing.
+    """
+    import av
+
+    container = _open(Path(path))
+    try:
+        try:
+            for packet in container.demux(container.streams[stream]):
+                if packet.size:
+                    return bytes(packet)
+        except (av.error.FFmpegError, ValueError):
+            pass
+        return None
     finally:
         container.close()
 
