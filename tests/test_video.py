@@ -487,6 +487,73 @@ def test_folder_processes_videos_and_images_skips_done_and_goes_on_after_failure
     assert_clean(outbox, {"a.mp4", "b.mkv", "d.png"})
 
 
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _photo_album(clip, root: Path) -> Path:
+    """in/top.png, in/2019/a.png, in/2019/summer/b.mp4, in/2020/c.png, in/.cache/d.png, in/x4/ (the output)."""
+    import shutil
+
+    inbox = root / "in"
+    for sub in ("2019/summer", "2020", ".cache", "x4", "old.mp4.vsr-work"):
+        (inbox / sub).mkdir(parents=True)
+    shutil.copy(clip("still.png"), inbox / "top.png")
+    shutil.copy(clip("still.png"), inbox / "2019" / "a.png")
+    shutil.copy(clip("silent.mp4"), inbox / "2019" / "summer" / "b.mp4")
+    shutil.copy(clip("still.png"), inbox / "2020" / "c.png")
+    shutil.copy(clip("still.png"), inbox / ".cache" / "d.png")
+    shutil.copy(clip("silent.mp4"), inbox / "old.mp4.vsr-work" / "seg-00000.mp4")
+    return inbox
+
+
+def test_folder_says_which_subfolders_it_skipped(clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    inbox = _photo_album(clip, tmp_path)
+    result = CliRunner().invoke(upscale_command, [str(inbox), str(inbox / "x4"), "--model", "bicubic"])
+    assert result.exit_code == 0, result.output
+    # The hidden folder, a work folder and the output folder are not the user's subfolders.
+    assert f"{inbox}: skipped 2 subfolders (use --recursive): 2019, 2020\n" in result.stdout
+    assert _tree(inbox / "x4") == ["top.png"]
+    quiet = CliRunner().invoke(upscale_command, [str(inbox), str(inbox / "x4"), "--model", "bicubic", "-q"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_folder_recursive_mirrors_the_subfolder_tree(clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    inbox = _photo_album(clip, tmp_path)
+    args = [str(inbox), str(inbox / "x4"), "--model", "bicubic", "--recursive", "--preset", "ultrafast"]
+    result = CliRunner().invoke(upscale_command, args)
+    assert result.exit_code == 0, result.output
+    assert "subfolder" not in result.stdout and "4 done, 0 skipped, 0 failed" in result.stdout
+    assert _tree(inbox / "x4") == ["2019/a.png", "2019/summer/b.mp4", "2020/c.png", "top.png"]
+    assert frame_timing(inbox / "x4" / "2019" / "summer" / "b.mp4").frames == 15
+    assert read_image(inbox / "x4" / "2020" / "c.png").shape == (84, 132, 3)
+    again = CliRunner().invoke(upscale_command, args)  # the output inside the input is never an input
+    assert again.exit_code == 0 and "0 done, 4 skipped, 0 failed" in again.stdout
+    assert_clean(inbox / "x4", {"top.png", "2019", "2020"})
+
+
+def test_folder_with_media_only_in_subfolders_points_at_recursive(clip, tmp_path):
+    import shutil
+
+    from vsr.errors import InputError
+
+    inbox = tmp_path / "in"
+    (inbox / "trip").mkdir(parents=True)
+    shutil.copy(clip("still.png"), inbox / "trip" / "a.png")
+    with pytest.raises(InputError, match=r"in this folder \(1 subfolder not searched: use --recursive\)$"):
+        upscale_path(inbox, tmp_path / "out", NearestUpscaler, progress=False)
+    results = upscale_path(inbox, tmp_path / "out", NearestUpscaler, progress=False, recursive=True)
+    assert [(r.output.relative_to(tmp_path / "out").as_posix(), r.status) for r in results] == [("trip/a.png", "done")]
+
+
 def test_single_file_into_existing_folder(clip, tmp_path):
     results = upscale_path(clip("av.mp4"), tmp_path, NearestUpscaler, progress=False)
     assert results[0].output == tmp_path / "av.mp4" and results[0].status == "done"

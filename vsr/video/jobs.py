@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -33,6 +34,7 @@ from .output import (
 )
 from .pipeline import FileResult, Summary, check_upscaled, plan_video, run_video
 from .segmented import default_workers, identity_of, plan_segmented, run_segmented
+from .workdir import WORK_SUFFIX
 
 
 def upscale_video(
@@ -144,26 +146,72 @@ def media_kind(path: Path) -> str | None:
     return None
 
 
-def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+@dataclass
+class FolderPlan:
+    """A folder's inputs and outputs, and the subfolders left out (``recursive`` off)."""
+
+    jobs: list[tuple[Path, Path]]
+    skipped: list[Path]
+
+    def skipped_note(self, src: Path) -> str | None:
+        """``in: skipped 2 subfolders (use --recursive): a, b``; None if none was skipped."""
+        n = len(self.skipped)
+        if not n:
+            return None
+        names = ", ".join(p.name for p in self.skipped[:3]) + (", ..." if n > 3 else "")
+        return f"{src}: skipped {n} subfolder{'s' * (n != 1)} (use --recursive): {names}"
+
+
+def _left_alone(folder: Path, dst: Path) -> bool:
+    """Folders never entered: hidden ones, work folders of segmented jobs, the output folder itself."""
+    return folder.name.startswith(".") or folder.name.endswith(WORK_SUFFIX) or same_file(folder, dst)
+
+
+def folder_plan(src: Path, dst: Path, *, recursive: bool = False) -> FolderPlan:
+    """The videos and images of the folder ``src`` and their outputs under ``dst`` (sorted, each folder's
+    files before its subfolders); with ``recursive``, those of its subfolders too, the tree mirrored."""
+    src, dst = Path(src), Path(dst)
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: is a file; give an output folder for an input folder")
     if same_file(src, dst):
         raise OutputError(f"{dst}: output folder is the input folder; choose another one")
-    jobs, seen = [], set()
-    for path in sorted(src.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # hidden files include our own temporary files
-        kind = media_kind(path)
-        if kind is None:
-            continue
-        out = dst / (video_output_name(path) if kind == "video" else path.name)
-        if out in seen:
-            out = dst / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
-        seen.add(out)
-        jobs.append((path, out))
+    jobs: list[tuple[Path, Path]] = []
+    skipped: list[Path] = []
+    seen: set[Path] = set()
+    entered: set[tuple[int, int]] = set()  # (device, inode): a linked folder is entered once, no loops
+
+    def visit(folder: Path, out_folder: Path) -> None:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in entered:
+            return
+        entered.add((st.st_dev, st.st_ino))
+        entries = sorted(folder.iterdir())
+        for path in entries:
+            if path.name.startswith(".") or not path.is_file():
+                continue  # hidden files include our own temporary files
+            kind = media_kind(path)
+            if kind is None:
+                continue
+            out = out_folder / (video_output_name(path) if kind == "video" else path.name)
+            if out in seen:
+                out = out_folder / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
+            seen.add(out)
+            jobs.append((path, out))
+        for path in entries:
+            if not path.is_dir() or _left_alone(path, dst):
+                continue
+            if recursive:
+                visit(path, out_folder / path.name)
+            else:
+                skipped.append(path)
+
+    visit(src, dst)
     if not jobs:
-        raise InputError(f"{src}: no videos or images in this folder")
-    return jobs
+        where = "in this folder or its subfolders" if recursive else "in this folder"
+        n = len(skipped)
+        hint = f" ({n} subfolder{'s' * (n != 1)} not searched: use --recursive)" if n else ""
+        raise InputError(f"{src}: no videos or images {where}{hint}")
+    return FolderPlan(jobs, skipped)
 
 
 _PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
@@ -177,9 +225,11 @@ def upscale_path(
     upscaler_factory: Callable[[], object],
     *,
     on_result: Callable[[FileResult], None] | None = None,
+    recursive: bool = False,
+    on_note: Callable[[str], None] | None = None,
     **options,
 ) -> list[FileResult]:
-    """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
+    """Upscale a file, or every video and image in a folder, loading the model only if needed.
 
     ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite``), and for
     videos in segments (see :mod:`vsr.video.segmented`): ``workers`` (processes, each building its own
@@ -189,9 +239,11 @@ def upscale_path(
     ``identity()`` if it has one.
     File: ``dst`` is the output file (or an existing folder to put it in); errors raise.
     Folder: ``dst`` is the output folder (created if missing); each output keeps its input's name
-    (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
-    unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
-    rest go on; a model error or Ctrl-C stops everything.
+    (videos in containers we cannot write become ``.mkv``). Subfolders are left out unless
+    ``recursive`` (then their tree is mirrored under ``dst``; hidden folders, work folders and ``dst``
+    itself never count), and ``on_note`` is told which, in one line, before any work. Inputs whose
+    output exists are skipped unless ``overwrite``. A failing file is reported (``on_result``, and in the
+    returned list) and the rest go on; a model error or Ctrl-C stops everything.
     """
     unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
@@ -246,8 +298,12 @@ def upscale_path(
             on_result(result)
         return [result]
 
+    plan = folder_plan(src, dst, recursive=recursive)
+    note = plan.skipped_note(src)
+    if note and on_note:
+        on_note(note)
     results = []
-    for path, out in _folder_jobs(src, dst):
+    for path, out in plan.jobs:
         if out.exists() and not overwrite:
             result = FileResult(path, out, "skipped")
         else:
