@@ -235,6 +235,13 @@ def _parse_encoder_options(ctx, param, value):
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (folders: redo finished files).")
 @click.option(
+    "--recursive",
+    "-r",
+    is_flag=True,
+    help="Folder input: its subfolders too, their tree mirrored under DST (without it they are skipped, "
+    "and said).",
+)
+@click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0),
     default=None,
@@ -284,6 +291,7 @@ def upscale_command(
     width,
     height,
     overwrite,
+    recursive,
     segment_seconds,
     workers,
     shard,
@@ -296,7 +304,8 @@ def upscale_command(
 
     The output keeps the source's audio, subtitles, chapters, metadata and frame timing, and is
     written under a temporary name that is renamed only when complete. A folder input processes every
-    video and image in it, skipping those whose output exists; the exit status is non-zero if any failed.
+    video and image in it (and in its subfolders with --recursive), skipping those whose output exists;
+    the exit status is non-zero if any failed.
 
     Videos longer than --segment-seconds are made in segments in DST.vsr-work beside DST: after a
     crash, run the same command again and it resumes. --workers N spreads the segments over N
@@ -337,6 +346,8 @@ def upscale_command(
             overwrite=overwrite,
             progress=not quiet,
             on_result=report,
+            recursive=recursive,
+            on_note=None if quiet else click.echo,
             segment_seconds=segment_seconds,
             workers=workers,
             shard=shard,

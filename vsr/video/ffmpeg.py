@@ -94,6 +94,31 @@ def check_version(path: str) -> tuple[int, int] | None:
     return version
 
 
+@functools.lru_cache(maxsize=8)
+def _version_text(path: str) -> str:
+    """The release text of ``path -version`` (``9.0.2-static``), or ``unknown``."""
+    try:
+        proc = subprocess.run(
+            [path, "-hide_banner", "-version"], capture_output=True, timeout=30, check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = proc.stdout.decode("utf-8", "replace").splitlines()[:1]
+    m = _VERSION_LINE.match(first[0].strip()) if first else None
+    return m["text"] if m else "unknown"
+
+
+def ffmpeg_identity() -> dict:
+    """``{"version": "9.0.2-static", "path": ...}`` of the ffmpeg in use (:func:`ffmpeg_exe`).
+
+    A segmented job records it in its work folder: segments join bit-identically only when one ffmpeg
+    release made them all, so a resume with another one is refused (see :mod:`.workdir`).
+    """
+    path = ffmpeg_exe()
+    return {"version": _version_text(path), "path": path}
+
+
 def use_ffmpeg(path) -> None:
     """Make ``path`` the ffmpeg of this process and of the workers it starts (``vsr upscale --ffmpeg``)."""
     os.environ["VSR_FFMPEG"] = os.fspath(path)

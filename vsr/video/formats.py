@@ -52,6 +52,8 @@ VIDEO_EXTENSIONS = frozenset(
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 #: Image outputs that can carry an alpha channel.
 ALPHA_IMAGE_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
+#: Image outputs that can carry EXIF (date, camera, GPS): all but BMP.
+EXIF_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
 
 TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "subviewer", "microdvd"})
 
@@ -67,6 +69,10 @@ class Container:
     subtitle_copy: frozenset  # subtitle codecs stored as they are
     text_subtitle_encoder: str | None  # what other *text* subtitles become (bitmap ones are dropped)
     attachments: bool = False
+    #: How cover art (a source's attached picture) is kept: "stream" (a one-picture video stream marked
+    #: attached_pic: MP4's ``covr``), "attachment" (a Matroska attachment, as Matroska stores covers), or
+    #: None (dropped).
+    cover_art: str | None = None
     options: dict = field(default_factory=dict)
     video_formats: frozenset | None = None  # video codecs it holds (None: its muxer decides, in the trial)
 
@@ -89,8 +95,13 @@ _MP4 = Container(
     "aac",
     frozenset({"mov_text"}),
     "mov_text",
+    cover_art="stream",
     options=_MP4_OPTIONS,
 )
+#: Cover art codecs by how they can be kept, with the MIME type a Matroska attachment declares. (ffmpeg's
+#: mov muxer writes ``covr`` only in MP4 mode: a .mov drops cover art.)
+COVER_MIMETYPES = {"mjpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp"}
+COVER_CODECS = {"stream": frozenset(COVER_MIMETYPES), "attachment": frozenset({"mjpeg", "png"})}
 
 CONTAINERS: dict[str, Container] = {
     ".mp4": _MP4,
@@ -114,6 +125,7 @@ CONTAINERS: dict[str, Container] = {
         ),
         "srt",
         attachments=True,
+        cover_art="attachment",
         options=_MATROSKA_OPTIONS,
     ),
     ".webm": Container(

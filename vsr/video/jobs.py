@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
 from ..errors import Cancelled, InputError, ModelError, OutputError
 from .formats import (
     ALPHA_IMAGE_EXTENSIONS,
+    EXIF_IMAGE_EXTENSIONS,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     parse_encoder_options,
     video_output_name,
 )
-from .image import read_image_with_alpha, upscale_alpha, write_image_atomic
+from .image import read_still, upscale_alpha, write_image_atomic
 from .output import (
     check_input_file,
     check_output_folder,
@@ -35,6 +37,7 @@ from .output import (
 from .pipeline import FileResult, Summary, check_upscaled, plan_video, run_video
 from .size import OutputSize, resize_frame
 from .segmented import default_workers, identity_of, plan_segmented, run_segmented
+from .workdir import WORK_SUFFIX
 
 
 def upscale_video(
@@ -113,15 +116,18 @@ def plan_image(src, dst, *, overwrite: bool = False, outscale=None, width=None, 
 def upscale_image(
     src, dst, upscaler, *, overwrite: bool = False, outscale=None, width=None, height=None
 ) -> Summary:
-    """Upscale one image; the output format follows ``dst``'s extension. Alpha is kept where it can be.
+    """Upscale one image; the output format follows ``dst``'s extension.
 
-    ``outscale``/``width``/``height`` downscale the x4 result as for videos (:mod:`vsr.video.size`).
+    Alpha and EXIF (less the orientation, which is applied to the pixels) are kept where the format can
+    hold them; each loss is a note in the summary. ``outscale``/``width``/``height`` downscale the x4
+    result as for videos (:mod:`vsr.video.size`).
     """
     src, dst = plan_image(src, dst, overwrite=overwrite)
     size = OutputSize.make(outscale, width, height)
     stale = stale_note(remove_stale_temporaries(dst))
     started = time.perf_counter()
-    rgb, alpha, depth = read_image_with_alpha(src)
+    still = read_still(src)
+    rgb, alpha, exif = still.rgb, still.alpha, still.exif
     scale = int(upscaler.scale)
     h, w = rgb.shape[:2]
     target = size.target((w, h), scale)  # refused before the model runs
@@ -131,8 +137,8 @@ def upscale_image(
     except KeyboardInterrupt:
         raise Cancelled(f"{src}: interrupted; nothing written") from None
     notes = stale
-    if depth > 8:
-        notes.append(f"{depth}-bit input written as 8-bit")
+    if still.depth > 8:
+        notes.append(f"{still.depth}-bit input written as 8-bit")
     if alpha is not None:
         if dst.suffix.lower() in ALPHA_IMAGE_EXTENSIONS:
             alpha = resize_frame(upscale_alpha(alpha, scale), target)
@@ -140,7 +146,13 @@ def upscale_image(
         else:
             alpha = None
             notes.append(f"alpha dropped ({dst.suffix} has none)")
-    write_image_atomic(dst, out, alpha, overwrite=overwrite)
+    if exif is not None:
+        if dst.suffix.lower() not in EXIF_IMAGE_EXTENSIONS:
+            exif = None
+            notes.append(f"EXIF dropped ({dst.suffix} has none)")
+        elif dst.suffix.lower() in (".tif", ".tiff"):
+            notes.append("TIFF written uncompressed to keep its EXIF")
+    write_image_atomic(dst, out, alpha, exif=exif, overwrite=overwrite)
     return Summary(src, dst, 1, time.perf_counter() - started, (w, h), target, notes)
 
 
@@ -155,26 +167,72 @@ def media_kind(path: Path) -> str | None:
     return None
 
 
-def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+@dataclass
+class FolderPlan:
+    """A folder's inputs and outputs, and the subfolders left out (``recursive`` off)."""
+
+    jobs: list[tuple[Path, Path]]
+    skipped: list[Path]
+
+    def skipped_note(self, src: Path) -> str | None:
+        """``in: skipped 2 subfolders (use --recursive): a, b``; None if none was skipped."""
+        n = len(self.skipped)
+        if not n:
+            return None
+        names = ", ".join(p.name for p in self.skipped[:3]) + (", ..." if n > 3 else "")
+        return f"{src}: skipped {n} subfolder{'s' * (n != 1)} (use --recursive): {names}"
+
+
+def _left_alone(folder: Path, dst: Path) -> bool:
+    """Folders never entered: hidden ones, work folders of segmented jobs, the output folder itself."""
+    return folder.name.startswith(".") or folder.name.endswith(WORK_SUFFIX) or same_file(folder, dst)
+
+
+def folder_plan(src: Path, dst: Path, *, recursive: bool = False) -> FolderPlan:
+    """The videos and images of the folder ``src`` and their outputs under ``dst`` (sorted, each folder's
+    files before its subfolders); with ``recursive``, those of its subfolders too, the tree mirrored."""
+    src, dst = Path(src), Path(dst)
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: is a file; give an output folder for an input folder")
     if same_file(src, dst):
         raise OutputError(f"{dst}: output folder is the input folder; choose another one")
-    jobs, seen = [], set()
-    for path in sorted(src.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # hidden files include our own temporary files
-        kind = media_kind(path)
-        if kind is None:
-            continue
-        out = dst / (video_output_name(path) if kind == "video" else path.name)
-        if out in seen:
-            out = dst / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
-        seen.add(out)
-        jobs.append((path, out))
+    jobs: list[tuple[Path, Path]] = []
+    skipped: list[Path] = []
+    seen: set[Path] = set()
+    entered: set[tuple[int, int]] = set()  # (device, inode): a linked folder is entered once, no loops
+
+    def visit(folder: Path, out_folder: Path) -> None:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in entered:
+            return
+        entered.add((st.st_dev, st.st_ino))
+        entries = sorted(folder.iterdir())
+        for path in entries:
+            if path.name.startswith(".") or not path.is_file():
+                continue  # hidden files include our own temporary files
+            kind = media_kind(path)
+            if kind is None:
+                continue
+            out = out_folder / (video_output_name(path) if kind == "video" else path.name)
+            if out in seen:
+                out = out_folder / f"{path.stem}{path.suffix.replace('.', '_')}{out.suffix}"
+            seen.add(out)
+            jobs.append((path, out))
+        for path in entries:
+            if not path.is_dir() or _left_alone(path, dst):
+                continue
+            if recursive:
+                visit(path, out_folder / path.name)
+            else:
+                skipped.append(path)
+
+    visit(src, dst)
     if not jobs:
-        raise InputError(f"{src}: no videos or images in this folder")
-    return jobs
+        where = "in this folder or its subfolders" if recursive else "in this folder"
+        n = len(skipped)
+        hint = f" ({n} subfolder{'s' * (n != 1)} not searched: use --recursive)" if n else ""
+        raise InputError(f"{src}: no videos or images {where}{hint}")
+    return FolderPlan(jobs, skipped)
 
 
 _PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "encoder_options", "overwrite"}) | {
@@ -191,9 +249,11 @@ def upscale_path(
     upscaler_factory: Callable[[], object],
     *,
     on_result: Callable[[FileResult], None] | None = None,
+    recursive: bool = False,
+    on_note: Callable[[str], None] | None = None,
     **options,
 ) -> list[FileResult]:
-    """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
+    """Upscale a file, or every video and image in a folder, loading the model only if needed.
 
     ``options`` are :func:`upscale_video`'s keyword arguments (images use only ``overwrite`` and the
     size: ``outscale``, ``width``, ``height``), and for
@@ -204,9 +264,11 @@ def upscale_path(
     ``identity()`` if it has one.
     File: ``dst`` is the output file (or an existing folder to put it in); errors raise.
     Folder: ``dst`` is the output folder (created if missing); each output keeps its input's name
-    (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
-    unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
-    rest go on; a model error or Ctrl-C stops everything.
+    (videos in containers we cannot write become ``.mkv``). Subfolders are left out unless
+    ``recursive`` (then their tree is mirrored under ``dst``; hidden folders, work folders and ``dst``
+    itself never count), and ``on_note`` is told which, in one line, before any work. Inputs whose
+    output exists are skipped unless ``overwrite``. A failing file is reported (``on_result``, and in the
+    returned list) and the rest go on; a model error or Ctrl-C stops everything.
     """
     unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
@@ -264,14 +326,19 @@ def upscale_path(
             on_result(result)
         return [result]
 
-    jobs = _folder_jobs(src, dst)
+    plan = folder_plan(src, dst, recursive=recursive)
     make_output_folder(dst)
+    note = plan.skipped_note(src)
+    if note and on_note:
+        on_note(note)
     results = []
-    for path, out in jobs:
+    for path, out in plan.jobs:
         if out.exists() and not overwrite:
             result = FileResult(path, out, "skipped")
         else:
             try:
+                if out.parent != dst:  # --recursive: the mirrored subfolder, under the output folder
+                    out.parent.mkdir(parents=True, exist_ok=True)
                 result = FileResult(path, out, "done", run_one(path, out))
             except (Cancelled, ModelError):
                 raise

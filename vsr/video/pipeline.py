@@ -44,10 +44,10 @@ from .output import (
     remove_stale_temporaries,
     stale_note,
 )
-from .probe import MediaInfo, demuxed_end, probe
+from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
 from .size import MAX_OUTSCALE, OutputSize
-from .writer import FrameWriter, encoder_command, plan_streams, trial_encode
+from .writer import FrameWriter, cover_files, encoder_command, plan_streams, trial_encode
 
 
 @dataclass
@@ -205,10 +205,16 @@ def plan_video(
 
 
 def _estimated_frames(info: MediaInfo) -> int | None:
+    """Duration x nominal rate: what the header alone says (wrong for a variable frame rate)."""
     v = info.video
     if info.duration and v.fps:
         return max(1, round(info.duration * v.fps))
     return None
+
+
+def expected_frames(job: VideoJob) -> int | None:
+    """The frames the video stream holds (see :func:`~vsr.video.probe.frame_count`), else the estimate."""
+    return frame_count(job.src, job.info.video.index) or _estimated_frames(job.info)
 
 
 def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
@@ -279,8 +285,9 @@ class Upscaling:
 
 
 def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
+    """The frame counter on stderr (disabled unless ``progress``); its total is the stream's frame count."""
     return tqdm(
-        total=_estimated_frames(job.info),
+        total=expected_frames(job) if progress else None,
         initial=initial,
         unit="frame",
         desc=job.src.name,
@@ -335,7 +342,7 @@ def run_video(
     bar = progress_bar(job, progress)
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
     try:
-        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
             encoder = functools.partial(
                 encoder_command, src=job.src, info=job.info, tmp=out.tmp, encode=job.encode, plan=plan
             )

@@ -48,7 +48,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import Cancelled, FFmpegError, InputError, OutputError, VsrError
-from .ffmpeg import FFmpegProcess
+from .ffmpeg import FFmpegProcess, ffmpeg_identity
 from .memory import Budget, reader_queue_for, resolve_budget
 from .output import AtomicOutput
 from .pipeline import (
@@ -66,7 +66,7 @@ from .pipeline import (
 from .probe import demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
 from .workdir import HOST, SegmentRecord, WorkFolder, source_identity, work_folder_for
-from .writer import concat_command, plan_streams, segment_encoder_command
+from .writer import concat_command, cover_files, plan_streams, segment_encoder_command
 
 #: Segment length when none is given; videos no longer than one segment run in a single pass.
 DEFAULT_SEGMENT_SECONDS = 30
@@ -190,6 +190,7 @@ def plan_segmented(
         "encode": job.encode.identity(),  # codec, quality, pixel format and every --encoder-opt
         "segment_seconds": _decimal(seconds),
         "segments": count,
+        "ffmpeg": ffmpeg_identity(),  # another release encodes (and joins) differently: refused on resume
     }
     if job.size.identity() is not None:  # absent when x4, so folders made before --outscale existed resume
         manifest["output_size"] = job.size.identity()
@@ -675,7 +676,7 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
             lines.append(f"duration {step // 1_000_000}.{step % 1_000_000:06d}")
     listing.write_text("\n".join(lines) + "\n")
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
-    with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+    with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
         command = concat_command(
             listing=listing,
             src=job.src,

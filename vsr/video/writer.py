@@ -1,9 +1,15 @@
 """Encoding upscaled frames with ffmpeg, carrying over everything else from the source.
 
 The encoder ffmpeg has two inputs: our frames as Matroska on stdin (see :mod:`.matroska`, which keeps
-each frame's own timestamp) and the source file, from which audio, subtitles, attachments, chapters and
-metadata are mapped. Audio and subtitles are stream-copied where the output container can hold them,
-otherwise converted, and each such decision becomes a note in the summary.
+each frame's own timestamp) and the source file, from which audio, subtitles, attachments, cover art,
+chapters and metadata are mapped. Audio and subtitles are stream-copied where the output container can
+hold them, otherwise converted, and each such decision becomes a note in the summary.
+
+Cover art (a video stream whose disposition is ``attached_pic``: one picture, not frames) is never
+upscaled. MP4 keeps it as such a stream (stream copy); Matroska keeps covers as attachments, which
+ffmpeg's muxer does not make of an attached-picture stream, so the picture is read out of the source
+into a temporary file and attached (``-attach``) with its MIME type and name (the source's, else
+``cover.jpg``/``cover.png`` as Matroska names covers). Elsewhere it is dropped, with a note.
 
 Timing: the encoder's time base is the source stream's, so timestamps round-trip exactly (nanoseconds in
 the pipe are far finer than any real time base). Input 0 is given ``-itsoffset`` equal to the first
@@ -12,11 +18,14 @@ frame's time so ffmpeg's start-time normalisation treats both inputs alike: A/V 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,9 +35,9 @@ import numpy as np
 
 from ..errors import FFmpegError, OutputError
 from .ffmpeg import FFmpegProcess, clean_message, ffmpeg_exe, log_level, media_arg
-from .formats import TEXT_SUBTITLES, Container, EncodeOptions
+from .formats import COVER_CODECS, COVER_MIMETYPES, TEXT_SUBTITLES, Container, EncodeOptions
 from .matroska import RawVideoMuxer
-from .probe import MediaInfo, StreamInfo
+from .probe import MediaInfo, StreamInfo, attached_picture
 from .size import resize_frame
 
 _END = object()
@@ -40,6 +49,31 @@ class StreamPlan:
 
     streams: list[tuple[StreamInfo, dict]] = field(default_factory=list)  # (source stream, codec options)
     notes: list[str] = field(default_factory=list)
+    #: Covers to attach (Matroska): (source stream, MIME type, file name); see :func:`cover_files`.
+    covers: list[tuple[StreamInfo, str, str]] = field(default_factory=list)
+    #: The covers' pictures as files, while :func:`cover_files` holds them (one per entry of ``covers``).
+    cover_paths: list[Path] = field(default_factory=list)
+    #: Muxer options that replace the container's for this file (MP4 with cover art: see plan_streams).
+    options: dict = field(default_factory=dict)
+
+
+#: Global metadata keys ffmpeg's MP4 muxer stores without ``use_metadata_tags``: the iTunes ``ilst`` atoms
+#: and the container's own fields. ffmpeg writes cover art (``covr``) only in that ``ilst``, never with
+#: ``use_metadata_tags``, which keeps any key (a phone's ``com.apple.quicktime.*``) but no cover.
+_ILST_KEYS = frozenset({
+    "title", "artist", "album_artist", "composer", "album", "date", "encoder", "encoding_tool", "comment",
+    "genre", "copyright", "grouping", "lyrics", "description", "synopsis", "show", "episode_id", "network",
+    "keywords", "track", "disc", "compilation", "gapless_playback", "hd_video", "media_type", "rating",
+    "tempo", "podcast", "category", "location", "major_brand", "minor_version", "compatible_brands",
+    "creation_time",
+})
+
+
+def _mp4_cover_conflict(info: MediaInfo, container: Container) -> str | None:
+    """The first source metadata key an MP4 keeps only without cover art (None: no conflict)."""
+    if "use_metadata_tags" not in container.options.get("movflags", ""):
+        return None
+    return next((k for k in info.metadata if k.lower() not in _ILST_KEYS), None)
 
 
 def _can_copy(codec: str, allowed: frozenset | None) -> bool:
@@ -90,10 +124,26 @@ def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> Stream
                 plan.notes.append(f"dropped attachment {s.metadata.get('filename', s.codec)} ({ext} cannot hold it)")
         elif s.kind == "data":
             dropped_data += 1
+        elif s.kind == "video" and s.attached_pic:
+            how = container.cover_art
+            conflict = _mp4_cover_conflict(info, container) if how == "stream" else None
+            if how is None or s.codec not in COVER_CODECS[how] or conflict:
+                why = f"{ext} cannot hold it" if how is None else f"{ext} cannot hold {s.codec} cover art"
+                if conflict:
+                    why = f"{ext} cannot hold it beside metadata such as {conflict}; use .mkv to keep both"
+                plan.notes.append(f"dropped cover art #{s.index} ({why})")
+            elif how == "stream":
+                n = 1 + sum(1 for kept, _ in plan.streams if kept.kind == "video")  # v:0 is the upscaled video
+                plan.streams.append((s, {f"c:v:{n}": "copy", f"disposition:v:{n}": "attached_pic"}))
+                flags = container.options["movflags"].replace("+use_metadata_tags", "")
+                plan.options["movflags"] = flags  # every key the source has fits the ilst that holds covr
+            else:
+                mimetype = COVER_MIMETYPES[s.codec]
+                default = f"cover.{'jpg' if s.codec == 'mjpeg' else s.codec}"
+                name = next((v for k, v in s.metadata.items() if k.lower() == "filename"), None) or default
+                plan.covers.append((s, mimetype, name))
         elif s.kind == "video" and s is not info.video:
-            plan.notes.append(
-                f"dropped extra video stream #{s.index} ({s.codec}{', cover art' if s.attached_pic else ''})"
-            )
+            plan.notes.append(f"dropped extra video stream #{s.index} ({s.codec})")
     if dropped_data:
         plan.notes.append(f"dropped {dropped_data} data stream(s) (timecode/sensor data)")
     return plan
@@ -157,16 +207,19 @@ def _frames_input(offset: Fraction):
     return ffmpeg_python.input("pipe:0", format="matroska", itsoffset=f"{float(offset):.9f}")
 
 
-def _compile(out, tmp: Path, encode: EncodeOptions) -> list[str]:
+def _compile(out, tmp: Path, encode: EncodeOptions, extra: list[str] = ()) -> list[str]:
+    """The command line; ``extra`` output options go in as they are (ffmpeg-python cannot repeat a key)."""
     out = out.global_args(
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y", *_global_args(encode)
     )
     args = out.compile(cmd=ffmpeg_exe())
+    extra = list(extra)
     if encode.container.muxer in ("mp4", "mov"):
-        # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
-        blank = [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+        # The source's brand fields describe its own file, not ours.
+        extra += [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+    if extra:
         at = args.index(media_arg(tmp))  # ffmpeg-python puts global options last, so find the output name
-        args[at:at] = blank
+        args[at:at] = extra
     return args
 
 
@@ -180,14 +233,15 @@ def _mux_command(video, video_options: dict, *, src: Path, info: MediaInfo, tmp:
         "map_chapters": "1",
         "map_metadata:s:v:0": f"1:s:{info.video.index}",
         **encode.container.options,
+        **plan.options,
     }
     if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
         kwargs["tag:v"] = encode.codec.mp4_tag
     outputs = [video]
-    counters: dict[str, int] = {}
+    counters: dict[str, int] = {"v": 1}  # v:0 is ours; the source's cover art follows
     for stream, opts in plan.streams:
         outputs.append(source[str(stream.index)])
-        letter = {"audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
+        letter = {"video": "v", "audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
         n = counters.get(letter, 0)
         counters[letter] = n + 1
         kwargs[f"map_metadata:s:{letter}:{n}"] = f"1:s:{stream.index}"
@@ -196,7 +250,42 @@ def _mux_command(video, video_options: dict, *, src: Path, info: MediaInfo, tmp:
         # Nothing mapped from the source (no audio or subtitles), but it must stay input #1 for the
         # metadata and chapter maps; ffmpeg-python drops unreferenced inputs, so map "its audio, if any".
         outputs.append(source["a?"])
-    return _compile(ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs), tmp, encode)
+    attach: list[str] = []
+    if plan.covers:
+        assert len(plan.cover_paths) == len(plan.covers), "cover art is attached inside cover_files()"
+        first = counters.get("t", 0)  # ffmpeg numbers -attach streams after the mapped attachments
+        for k, ((_, mimetype, name), path) in enumerate(zip(plan.covers, plan.cover_paths)):
+            t = f"-metadata:s:t:{first + k}"
+            attach += ["-attach", media_arg(path), t, f"mimetype={mimetype}", t, f"filename={name}"]
+    return _compile(ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs), tmp, encode, attach)
+
+
+@contextlib.contextmanager
+def cover_files(src: Path, plan: StreamPlan) -> Iterator[None]:
+    """While active, ``plan.cover_paths`` names a temporary file holding each cover to attach.
+
+    A cover whose picture cannot be read is dropped from the plan, with a note.
+    """
+    if not plan.covers:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="vsr-cover-"))
+    try:
+        kept = []
+        for stream, mimetype, name in plan.covers:
+            data = attached_picture(src, stream.index)
+            if not data:
+                plan.notes.append(f"dropped cover art #{stream.index} (its picture cannot be read)")
+                continue
+            path = folder / f"{len(kept)}{Path(name).suffix}"
+            path.write_bytes(data)
+            kept.append((stream, mimetype, name))
+            plan.cover_paths.append(path)
+        plan.covers[:] = kept
+        yield
+    finally:
+        plan.cover_paths.clear()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def encoder_command(
