@@ -113,7 +113,10 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
             notes.append(f"alpha dropped ({dst.suffix} has none)")
     write_image_atomic(dst, out, alpha, overwrite=overwrite)
     h, w = rgb.shape[:2]
-    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
+    summary = Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
+    summary.describe_upscaler(upscaler)
+    summary.describe_output()
+    return summary
 
 
 # -- files and folders -----------------------------------------------------------------------------
@@ -212,7 +215,7 @@ def upscale_path(
         )
         if segments is None:
             return run_video(job, get_upscaler(), **run_options)
-        return run_segmented(
+        summary = run_segmented(
             segments,
             get_upscaler,
             factory=upscaler_factory,
@@ -220,6 +223,9 @@ def upscale_path(
             merge=bool(segment_options.get("merge")),
             **run_options,
         )
+        # the model ran here, or only in worker processes (then the factory names it)
+        summary.describe_upscaler(upscaler if upscaler is not None else upscaler_factory)
+        return summary
 
     if not src.is_dir():
         if dst.is_dir() and not same_file(src, dst):
