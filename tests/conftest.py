@@ -15,6 +15,21 @@ def shared_datasets():
     return path if path.is_dir() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_folder(tmp_path_factory):
+    """Every test, and every process a test starts, uses a cache folder of this session, never the
+    user's ~/.cache/vsr (tests of the cache point VSR_CACHE_DIR at their own tmp_path)."""
+    saved = {k: os.environ.get(k) for k in ("VSR_CACHE_DIR", "VSR_NO_CACHE")}
+    os.environ["VSR_CACHE_DIR"] = str(tmp_path_factory.mktemp("vsr-cache"))
+    os.environ.pop("VSR_NO_CACHE", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture
 def tiny_weights(tmp_path):
     """A tiny generator (2 blocks, 8 channels) with non-trivial random weights, saved to a file.

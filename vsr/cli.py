@@ -38,18 +38,48 @@ def main(ctx, debug):
     """Super-resolve videos and images x4 with SRGAN generators."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    from vsr.startup import cli_logging
+
+    cli_logging()
     if not debug:
         from vsr.native_logs import filter_native_logs
 
         filter_native_logs()
 
 
-@main.command("models")
-def models_command():
-    """List the named models: scale, parameters, weights present, recorded scores."""
-    from vsr.models.registry import describe_models
+def _parse_size(ctx, param, value):
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+        if width < 1 or height < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give WIDTHxHEIGHT in pixels, e.g. 180x144") from None
+    return width, height
 
-    for line in describe_models():
+
+@main.command("models")
+@click.option("--speed", is_flag=True,
+              help="Each runtime's ms/frame on this machine and the one --runtime auto uses (cached, "
+              "else timed now: seconds per model the first time).")
+@click.option("--size", default="180x144", show_default=True, metavar="WxH", callback=_parse_size,
+              help="With --speed: the frame size to time.")
+@click.option("--model", "names", multiple=True, metavar="NAME",
+              help="With --speed: only this model (repeatable) [default: every model with weights].")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --speed: time this generator weights file instead.")
+@click.option("--verbose", "-v", is_flag=True, help="Say where the time goes (one line per phase).")
+def models_command(speed, size, names, weights, verbose):
+    """List the named models: scale, parameters, weights present, recorded scores.
+
+    With --speed: how fast each runtime runs them here, and which one --runtime auto picks.
+    """
+    from vsr.models.registry import describe_models, describe_speed
+    from vsr.startup import cli_logging
+
+    cli_logging(verbose)
+    if not speed and (names or weights):
+        raise click.UsageError("--model and --weights go with --speed")
+    for line in describe_speed(names, weights, size) if speed else describe_models():
         click.echo(line)
 
 

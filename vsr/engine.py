@@ -8,7 +8,8 @@ same compiled call), and converts to and from uint8.
 import numpy as np
 
 from vsr.errors import ModelError
-from vsr.runtime import compiled_call, resolve_runtime
+from vsr.runtime import ModelSource, compiled_call, resolve_runtime
+from vsr.startup import phase
 
 #: Input pixels one model call may hold (about 640x640): frames larger than this are tiled by
 #: default, and fewer frames or tiles go into one call when a batch would exceed it. The full
@@ -52,7 +53,9 @@ class Upscaler:
     """Runs a Keras super-resolution model over uint8 RGB frames.
 
     Args:
-        model: Keras model mapping float RGB in [0, 1], (N, H, W, 3), to (N, sH, sW, 3).
+        model: Keras model mapping float RGB in [0, 1], (N, H, W, 3), to (N, sH, sW, 3), or a
+            ``vsr.runtime.ModelSource`` of one (built only if the runtime needs it; ``load_model``
+            passes one, so a cached LiteRT model runs without TensorFlow).
         scale: the model's upscaling factor.
         batch: frames (or tiles) per model call.
         tile: input tile size in pixels; ``None`` = automatic (tile only frames larger than
@@ -61,7 +64,8 @@ class Upscaler:
         name: shown in messages and reports.
         runtime: where the model runs: ``"tf"`` (the Keras backend's compiled call; it sees later
             weight updates, as validation during training needs), ``"litert"`` (LiteRT/XNNPACK on
-            the CPU; a copy of the weights frozen here) or ``"auto"`` (see ``vsr.runtime``).
+            the CPU; a copy of the weights frozen here) or ``"auto"`` (see ``vsr.runtime``; on the
+            CPU it times both per input size, ``vsr.runtime.auto``).
     """
 
     def __init__(self, model, scale, *, batch=4, tile=None, pad=40, name="model", runtime="tf"):
@@ -69,14 +73,45 @@ class Upscaler:
             raise ModelError(f"--batch must be at least 1, got {batch}")
         if tile is not None and tile < 0:
             raise ModelError(f"--tile must be 0 (off) or a positive size, got {tile}")
-        self.model = model
+        self._source = ModelSource.of(model)
         self.scale = int(scale)
         self.batch = int(batch)
         self.tile = tile
         self.pad = int(pad)
         self.name = name
-        self.runtime = resolve_runtime(runtime, _precision_of(model))
-        self._call = compiled_call(model, self.runtime)
+        #: "tf", "litert", or "auto" (timed per input size: ``runtime_label`` says what ran).
+        self.runtime = resolve_runtime(runtime, self._source.precision)
+        self._call = compiled_call(self._source, self.runtime)
+        self._called = False
+
+    @property
+    def model(self):
+        """The Keras model (built now if the runtime did not need it)."""
+        return self._source.keras()
+
+    @property
+    def runtime_label(self):
+        """What runs the model, for messages: ``"litert"``, ``"tf"``, ``"litert (auto)"``, or ``"auto"``
+        before ``auto`` has timed anything."""
+        if self.runtime != "auto":
+            return self.runtime
+        chosen = self._call.chosen()
+        return f"{'/'.join(chosen)} (auto)" if chosen else "auto"
+
+    def choose_runtime(self, height, width):
+        """For ``auto``: the ``vsr.runtime.auto.Choice`` for frames of this size (timed now unless
+        known or cached); None for a fixed runtime."""
+        if self.runtime != "auto":
+            return None
+        return self._call.choose(*self.call_shape(height, width))
+
+    def call_shape(self, height, width):
+        """``(height, width)`` of one model call's item for frames of this size (a tile's window when tiled)."""
+        tile = self.tile_size_for(height, width)
+        if not tile:
+            return height, width
+        return (tile_windows(height, _balanced(height, tile), self.pad)[0],
+                tile_windows(width, _balanced(width, tile), self.pad)[0])
 
     def tile_size_for(self, height, width):
         """The largest tile (core) size used for frames of this size, or 0 when they run whole."""
@@ -157,7 +192,14 @@ class Upscaler:
     def _run(self, batch):
         x = batch.astype(np.float32)
         x *= np.float32(1 / 255)
-        y = np.asarray(self._call(x), dtype=np.float32)
+        if self._called:
+            y = np.asarray(self._call(x), dtype=np.float32)
+        else:
+            if self.runtime == "auto":
+                self._call.choose(x.shape[1], x.shape[2])  # its own phases: not the first call's time
+            with phase(f"first model call ({x.shape[2]}x{x.shape[1]} x{x.shape[0]})"):
+                y = np.asarray(self._call(x), dtype=np.float32)
+            self._called = True
         del x
         if not y.flags.writeable:
             y = y.copy()
@@ -189,10 +231,3 @@ def _balanced(length, tile):
     """The smallest core size that needs as few tiles as ``tile`` does: 1080 at 320 -> 270 (4 tiles),
     not 320 x 3 + 120, so no window is mostly overlap."""
     return -(-length // -(-length // tile))
-
-
-def _precision_of(model):
-    # A functional model keeps the default policy itself; its layers carry the mixed one.
-    layers = getattr(model, "layers", [model])
-    low = any(layer.dtype_policy.compute_dtype != "float32" for layer in layers)
-    return "mixed" if low else "float32"

@@ -20,6 +20,7 @@ class BicubicUpscaler:
     """
 
     name = "bicubic"
+    runtime = "numpy"
 
     def __init__(self, scale=4):
         self.scale = int(scale)

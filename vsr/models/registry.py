@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from vsr.errors import InputError, ModelError, WeightsError
 from vsr.models import weights as weights_mod
-from vsr.runtime import check_runtime, resolve_runtime, warn_if_emulated
+from vsr.runtime import ModelSource, check_runtime, resolve_runtime, warn_if_emulated
+from vsr.startup import import_keras, phase
 
 DEFAULT_ARCH = {"blocks": 16, "channels": 64, "scale": 4}
 
@@ -70,10 +71,12 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
         precision: ``"float32"``, ``"bf16"`` or ``"mixed"`` (bfloat16 on CPU, float16 on GPU).
         runtime: ``"auto"``, ``"tf"`` or ``"litert"`` (see ``vsr.runtime``).
     Returns:
-        An object with ``.scale`` and ``.upscale(uint8 frames (N, H, W, 3))``.
+        An object with ``.scale`` and ``.upscale(uint8 frames (N, H, W, 3))``. The network is built
+        only as far as its runtime needs: LiteRT with the conversion in vsr's cache (keyed by the
+        weights' sha256, ``vsr.runtime.cache``) runs without importing TensorFlow.
     """
     spec = get_spec(name)
-    policy = _dtype_policy(precision)
+    _dtype_policy(precision)  # an unknown precision is refused before anything is read
     check_runtime(runtime)
     if spec.arch is None:
         if weights:
@@ -81,16 +84,26 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
         from vsr.models.bicubic import BicubicUpscaler
 
         return BicubicUpscaler(scale=spec.scale)
-    path, arch = generator_weights(name, weights)
+    path, arch, digest = _generator_weights(name, weights)
 
     from vsr.engine import Upscaler
-    from vsr.models.srgan import receptive_radius
+    from vsr.models.arch import receptive_radius
 
     runtime = resolve_runtime(runtime, precision)
     warn_if_emulated(precision)
-    model = load_generator(path, arch, dtype=policy)
-    return Upscaler(model, arch["scale"], batch=batch, tile=tile,
-                    pad=receptive_radius(arch["blocks"], arch["scale"]), name=name, runtime=runtime)
+    return Upscaler(generator_source(path, arch, digest, precision), arch["scale"], batch=batch, tile=tile,
+                    pad=receptive_radius(arch["blocks"], arch["scale"]),
+                    name=os.path.basename(str(weights)) if weights else name, runtime=runtime)
+
+
+def generator_source(path, arch, sha256, precision="float32"):
+    """A ``vsr.runtime.ModelSource`` of the inference generator of ``path`` (sha256 ``sha256``), built
+    on first use; its key names everything its LiteRT conversion depends on, so that is cached."""
+    policy = _dtype_policy(precision)
+    key = {"graph": "srgan generator, BatchNorm folded, subpixel tail", "weights_sha256": sha256,
+           "arch": {k: int(arch[k]) for k in ("blocks", "channels", "scale")}, "precision": precision}
+    return ModelSource(lambda: load_generator(path, arch, dtype=policy), key=key,
+                       precision="float32" if precision == "float32" else precision)
 
 
 def load_labelled(entries, **options):
@@ -112,12 +125,20 @@ def load_labelled(entries, **options):
 def generator_weights(name, weights=None):
     """``(path, arch)`` of model ``name``'s generator weights: ``weights`` (a ``.weights.h5`` file,
     architecture read from it) or the bundled, checksummed file. ``WeightsError`` if unusable."""
+    return _generator_weights(name, weights)[:2]
+
+
+def _generator_weights(name, weights=None):
+    # (path, arch, sha256 of the file)
     if weights:
         if not os.path.isfile(weights):
             raise WeightsError(f"weights file {weights} not found: check the --weights path")
-        return weights, weights_mod.infer_generator_arch(weights)
-    path, entry = weights_mod.bundled_weights(name)
-    return path, {**DEFAULT_ARCH, **entry.arch}
+        arch = weights_mod.infer_generator_arch(weights)
+        with phase("weights sha256"):
+            return weights, arch, weights_mod.sha256_of(weights)
+    with phase("weights sha256 (bundled, checked)"):
+        path, entry = weights_mod.bundled_weights(name)
+    return path, {**DEFAULT_ARCH, **entry.arch}, entry.sha256
 
 
 def load_generator(path, arch, dtype=None, inference=True):
@@ -126,13 +147,19 @@ def load_generator(path, arch, dtype=None, inference=True):
     ``inference=True`` returns it prepared for inference (``vsr.models.fold.inference_generator``:
     BatchNorm folded, the tail moved before the last shuffle): same outputs, fewer and wider ops.
     """
+    import_keras()
     from vsr.models.fold import inference_generator
     from vsr.models.srgan import build_generator
 
-    model = build_generator(blocks=arch["blocks"], channels=arch["channels"], scale=arch["scale"],
-                            dtype=dtype)
-    weights_mod.load_weights_into(model, path)
-    return inference_generator(model, dtype=dtype) if inference else model
+    with phase("build the generator"):
+        model = build_generator(blocks=arch["blocks"], channels=arch["channels"], scale=arch["scale"],
+                                dtype=dtype)
+    with phase("load its weights"):
+        weights_mod.load_weights_into(model, path)
+    if not inference:
+        return model
+    with phase("fold BatchNorm, rewrite the tail"):
+        return inference_generator(model, dtype=dtype)
 
 
 def describe_models():
@@ -152,6 +179,49 @@ def describe_models():
             scores = _format_scores(entry.scores) if entry else ""
         lines.append(f"{spec.name:<9} {spec.scale:>5} {params:>10}  {status:<10} {scores}")
         lines.append(f"{'':<9} {spec.summary}")
+    return lines
+
+
+def describe_speed(names=None, weights=None, size=(180, 144)):
+    """Lines for `vsr models --speed`: each runtime's ms/frame on this machine for ``size`` (width,
+    height) frames and the one ``--runtime auto`` uses, from the cache or timed now (seconds per model
+    the first time; see ``vsr.runtime.auto``).
+
+    ``names``: models to show (default: every one with a network and its weights here); ``weights``: a
+    generator file instead (shown under its file name).
+    """
+    from vsr.runtime import untimed_reason
+    from vsr.runtime.auto import describe_machine, machine
+
+    width, height = size
+    if weights:
+        entries = [(os.path.basename(str(weights)), "perpix", weights)]
+    else:
+        wanted = list(names) if names else [n for n, spec in MODELS.items() if spec.arch is not None]
+        entries = [(n, n, None) for n in wanted]
+    lines = [f"{describe_machine(machine())}; {width}x{height} frames, float32",
+             f"{'model':<16} {'runtime':<8} {'ms/frame':>9}"]
+    for label, name, path in entries:
+        spec = get_spec(name)
+        if spec.arch is None:
+            lines.append(f"{label:<16} {'numpy':<8} {'-':>9}  no network: nothing to choose")
+            continue
+        try:
+            up = load_model(name, weights=path, runtime="auto", batch=1)
+        except WeightsError:
+            if names or weights:
+                raise
+            lines.append(f"{label:<16} {'-':<8} {'-':>9}  no weights here")
+            continue
+        choice = up.choose_runtime(height, width)
+        if choice is None:
+            lines.append(f"{label:<16} {up.runtime:<8} {'-':>9}  <- auto ({untimed_reason()}: not timed)")
+            continue
+        h, w = choice.timed_shape
+        when = f"cached {choice.measured_at}" if choice.cached else "timed now"
+        for runtime, ms in sorted(choice.ms_per_frame.items(), key=lambda item: item[1]):
+            mark = f"  <- auto ({when}, at {w}x{h}; inputs {choice.bucket} px a side)" if runtime == choice.runtime else ""
+            lines.append(f"{label:<16} {runtime:<8} {ms:>9.0f}{mark}")
     return lines
 
 

@@ -10,6 +10,8 @@ Only the networks live here: losses, data and training wrappers are in ``vsr.tra
 import keras
 from keras import layers, ops
 
+from vsr.models.arch import receptive_radius  # noqa: F401 - its home before; needs no Keras
+
 
 @keras.saving.register_keras_serializable(package="vsr")
 class PixelShuffle(layers.Layer):
@@ -96,17 +98,6 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
     out = layers.Conv2D(3, 9, padding="same", name="tail_conv", **kw)(x)
     out = layers.Activation("linear", dtype="float32", name="sr")(out)
     return keras.Model(inp, out, name=name)
-
-
-def receptive_radius(blocks=16, scale=4):
-    """Input pixels of context each side that influence one output pixel (rounded up).
-
-    9x9 head (4) + 2 convs per block (2 each) + body conv (1) + the up-convs and 9x9 tail measured
-    at the input resolution (1 + 1/2 + ... and 4/scale), plus one for rounding.
-    """
-    radius = 4 + 2 * blocks + 1
-    up = sum(1.0 / 2**u for u in range(scale // 2))
-    return int(radius + up + 4.0 / scale + 1)
 
 
 def build_discriminator(channels=64, hr_size=None, name="srgan_discriminator"):

@@ -14,6 +14,7 @@ from collections import OrderedDict
 import numpy as np
 
 from vsr.errors import ModelError
+from vsr.startup import phase
 
 #: Interpreters kept, one per input shape (a video needs one or two; Set5 needs five).
 MAX_SHAPES = 6
@@ -95,16 +96,21 @@ class LiteRTCall:
     """``call(x)`` for float32 (N, H, W, 3) arrays, running ``model`` in LiteRT with XNNPACK.
 
     Args:
-        model: a Keras model (TensorFlow backend) with float32 inputs and outputs.
+        model: a Keras model (TensorFlow backend) with float32 inputs and outputs, converted here;
+            or None with ``flatbuffer``.
         threads: XNNPACK threads; default one per available core.
+        flatbuffer: the model already converted (``tflite_bytes``, e.g. from vsr's cache): no
+            TensorFlow needed then.
     """
 
-    def __init__(self, model, threads=None):
+    def __init__(self, model=None, threads=None, *, flatbuffer=None):
         if not available():
             raise ModelError("--runtime litert needs the ai-edge-litert package: "
                              "`pip install ai-edge-litert`, or pass --runtime tf")
+        if (model is None) == (flatbuffer is None):
+            raise TypeError("LiteRTCall takes a model or a flatbuffer")
         self.threads = threads or cpu_threads()
-        self.flatbuffer = tflite_bytes(model)
+        self.flatbuffer = tflite_bytes(model) if flatbuffer is None else flatbuffer
         self._interpreters = OrderedDict()
         self._lock = threading.Lock()
 
@@ -113,7 +119,8 @@ class LiteRTCall:
         with self._lock:
             interpreter = self._interpreters.pop(x.shape, None)
             if interpreter is None:
-                interpreter = new_interpreter(self.flatbuffer, x.shape, self.threads)
+                with phase(f"LiteRT interpreter for {x.shape[2]}x{x.shape[1]} x{x.shape[0]}"):
+                    interpreter = new_interpreter(self.flatbuffer, x.shape, self.threads)
                 while len(self._interpreters) >= MAX_SHAPES:
                     self._interpreters.popitem(last=False)
             self._interpreters[x.shape] = interpreter

@@ -7,6 +7,8 @@ when invoked on its own.
 
 from __future__ import annotations
 
+import logging
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from ..runtime import RUNTIMES
 
 #: Exit status when some files of a folder failed (each was reported).
 SOME_FAILED = 1
+
+log = logging.getLogger("vsr")
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -69,16 +73,14 @@ class ModelFactory:
         }
 
     def gpus(self) -> int:
-        """GPUs TensorFlow sees (0 for a model without a network, which never uses one)."""
+        """GPUs TensorFlow sees (0 for a model without a network, which never uses one; without a GPU
+        device node, 0 without importing TensorFlow)."""
         from ..models.registry import get_spec
+        from ..runtime import tf_gpu_count
 
         if get_spec(self.model).arch is None:
             return 0
-        try:
-            import tensorflow as tf
-        except ImportError:
-            return 0
-        return len(tf.config.list_physical_devices("GPU"))
+        return tf_gpu_count()
 
 
 def _parse_memory(ctx, param, value):
@@ -184,7 +186,8 @@ def _parse_encoder_options(ctx, param, value):
     type=click.Choice(RUNTIMES),
     default="auto",
     show_default=True,
-    help="auto: LiteRT/XNNPACK on the CPU for float32 when installed, else TensorFlow.",
+    help="auto: on the CPU (float32), the faster of LiteRT/XNNPACK and TensorFlow, timed once per CPU and "
+    "input size and cached (`vsr models --speed` shows it); TensorFlow on a GPU or for bf16/mixed.",
 )
 @click.option(
     "--codec",
@@ -270,6 +273,9 @@ def _parse_encoder_options(ctx, param, value):
     help="Run this ffmpeg instead of the bundled one (as VSR_FFMPEG does); refused if older than vsr supports.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Say where start-up time goes (one line per phase) and which runtime auto chose."
+)
 @click.pass_context
 def upscale_command(
     ctx,
@@ -299,6 +305,7 @@ def upscale_command(
     restart,
     ffmpeg_path,
     quiet,
+    verbose,
 ):
     """Upscale SRC (a video, an image, or a folder of them) into DST (a file, or a folder).
 
@@ -311,16 +318,24 @@ def upscale_command(
     crash, run the same command again and it resumes. --workers N spreads the segments over N
     processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
     """
+    from ..startup import cli_logging, is_vsr_process, process_age, waited
     from .jobs import upscale_path
 
+    started = time.monotonic()
+    cli_logging(verbose)
+    if is_vsr_process():
+        log.info("start-up: python and vsr's imports, to the command %.2f s", process_age())
     if outscale is not None and (width is not None or height is not None):
         _fail(ctx, "--outscale and --width/--height are alternatives: give one of them", 2)
     load_upscaler = ModelFactory(model, weights, batch, tile, precision, runtime)
+    one_file = not src.is_dir()
 
     def report(result):
         if result.status == "failed":
             click.echo(f"vsr: error: {result}", err=True)
         elif not quiet:
+            if one_file and result.summary is not None:
+                result.summary.total_seconds = waited(started)  # imports included, when this is `vsr`
             click.echo(str(result))
 
     try:
@@ -370,7 +385,7 @@ def upscale_command(
     if len(results) > 1 and not quiet:
         done = sum(r.status == "done" for r in results)
         skipped = sum(r.status == "skipped" for r in results)
-        click.echo(f"{done} done, {skipped} skipped, {len(failed)} failed")
+        click.echo(f"{done} done, {skipped} skipped, {len(failed)} failed; {waited(started):.1f} s in all")
     if failed:
         if _debug(ctx):
             for r in failed:

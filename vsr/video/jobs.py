@@ -153,7 +153,10 @@ def upscale_image(
         elif dst.suffix.lower() in (".tif", ".tiff"):
             notes.append("TIFF written uncompressed to keep its EXIF")
     write_image_atomic(dst, out, alpha, exif=exif, overwrite=overwrite)
-    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), target, notes)
+    summary = Summary(src, dst, 1, time.perf_counter() - started, (w, h), target, notes)
+    summary.describe_upscaler(upscaler)
+    summary.describe_output()
+    return summary
 
 
 # -- files and folders -----------------------------------------------------------------------------
@@ -309,7 +312,7 @@ def upscale_path(
         )
         if segments is None:
             return run_video(job, get_upscaler(), **run_options)
-        return run_segmented(
+        summary = run_segmented(
             segments,
             get_upscaler,
             factory=upscaler_factory,
@@ -317,6 +320,9 @@ def upscale_path(
             merge=bool(segment_options.get("merge")),
             **run_options,
         )
+        # the model ran here, or only in worker processes (then the factory names it)
+        summary.describe_upscaler(upscaler if upscaler is not None else upscaler_factory)
+        return summary
 
     if not src.is_dir():
         if dst.is_dir() and not same_file(src, dst):

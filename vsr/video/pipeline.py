@@ -52,7 +52,14 @@ from .writer import FrameWriter, cover_files, encoder_command, plan_streams, tri
 
 @dataclass
 class Summary:
-    """What one finished job did. ``seconds`` is wall time; ``fps`` frames per wall second."""
+    """What one finished job did.
+
+    ``seconds`` is the job's wall time (from its start, the model already loaded or loading lazily);
+    ``fps`` frames per second of it. ``total_seconds``, when the caller sets it (``vsr upscale``: from
+    the process's start), is the whole wall time the user waited, imports and model loading included.
+    ``model``/``runtime`` name the upscaler, ``codec``/``crf`` the encoding (an image's format, no CRF),
+    ``output_bytes`` the output file's size.
+    """
 
     source: Path
     output: Path
@@ -62,6 +69,12 @@ class Summary:
     output_size: tuple[int, int]
     notes: list[str] = field(default_factory=list)
     processed: int | None = None  # frames this run upscaled, when others were done before (resumed)
+    model: str | None = None
+    runtime: str | None = None
+    codec: str | None = None
+    crf: int | None = None
+    output_bytes: int | None = None
+    total_seconds: float | None = None
 
     @property
     def fps(self) -> float:
@@ -70,12 +83,51 @@ class Summary:
 
     def __str__(self) -> str:
         (w, h), (ow, oh) = self.input_size, self.output_size
-        speed = f" ({self.fps:.2f} fps)" if self.processed != 0 else ""  # nothing upscaled: joined only
-        line = (
-            f"{self.output}: {self.frames} frame{'s' * (self.frames != 1)} {w}x{h} -> {ow}x{oh} "
-            f"in {self.seconds:.1f} s{speed}"
-        )
+        line = f"{self.output}: {self.frames} frame{'s' * (self.frames != 1)} {w}x{h} -> {ow}x{oh}"
+        if self.output_bytes is not None:
+            line += f", {format_bytes(self.output_bytes)}"
+        made = []
+        if self.model:
+            made.append(f"{self.model} on {self.runtime}" if self.runtime else self.model)
+        if self.codec:
+            made.append(f"{self.codec} crf {self.crf}" if self.crf is not None else self.codec)
+        if made:
+            line += "; " + ", ".join(made)
+        speed = f"{self.fps:.2f} fps" if self.processed != 0 else ""  # nothing upscaled: joined only
+        if self.total_seconds is not None:
+            job = ", ".join(p for p in (f"job {self.seconds:.1f} s", speed) if p)
+            line += f"; {self.total_seconds:.1f} s in all ({job})"
+        else:
+            line += f"; in {self.seconds:.1f} s" + (f" ({speed})" if speed else "")
         return line + "".join(f"; {n}" for n in self.notes)
+
+    def describe_upscaler(self, upscaler) -> None:
+        """Fill ``model`` and ``runtime`` from an upscaler's (or a model factory's) ``name``/``model``
+        and ``runtime_label``/``runtime``, where it has them."""
+        self.model = self.model or getattr(upscaler, "name", None) or getattr(upscaler, "model", None)
+        if not isinstance(self.model, str):
+            self.model = None
+        runtime = getattr(upscaler, "runtime_label", None) or getattr(upscaler, "runtime", None)
+        self.runtime = self.runtime or (runtime if isinstance(runtime, str) else None)
+
+    def describe_output(self, encode: EncodeOptions | None = None) -> None:
+        """Fill ``codec``/``crf`` (a video's encoding, else the image format) and ``output_bytes``."""
+        if encode is not None:
+            self.codec, self.crf = encode.codec.name, encode.crf
+        elif self.codec is None and self.output.suffix:
+            self.codec = self.output.suffix.lstrip(".").lower()
+        try:
+            self.output_bytes = self.output.stat().st_size if self.output.is_file() else None
+        except OSError:
+            self.output_bytes = None
+
+
+def format_bytes(n: int) -> str:
+    """``"512 B"``, ``"14.2 kB"``, ``"1.4 MB"`` (powers of 1000, as file managers show sizes)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 @dataclass
@@ -367,7 +419,10 @@ def run_video(
     notes = memory.notes + video_notes(
         job, plan, adjusted=pump.writer.adjusted, errors=len(errors), first_error=errors[0] if errors else None
     )
-    return Summary(job.src, job.dst, pump.frames, time.perf_counter() - started, pump.size, pump.output_size, notes)
+    summary = Summary(job.src, job.dst, pump.frames, time.perf_counter() - started, pump.size, pump.output_size, notes)
+    summary.describe_upscaler(upscaler)
+    summary.describe_output(job.encode)
+    return summary
 
 
 def check_not_truncated(job: VideoJob, reader: FrameReader) -> None:

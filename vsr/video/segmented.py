@@ -608,7 +608,9 @@ def run_segmented(
     records = work.done(range(sjob.count))
     processed = sum(r.frames for i, r in records.items() if i not in before)
     if sjob.shard is not None:
-        return _shard_summary(sjob, records, processed, time.perf_counter() - started)
+        summary = _shard_summary(sjob, records, processed, time.perf_counter() - started)
+        summary.describe_output(job.encode)  # its output is the work folder: no size
+        return summary
     missing = [i for i in range(sjob.count) if i not in records]
     if missing:
         holder = work.holder(missing[0])
@@ -618,6 +620,7 @@ def run_segmented(
             "finish the shards, or run without --merge to make them here"
         )
     summary = merge_segments(sjob, [records[i] for i in range(sjob.count)])
+    summary.describe_output(job.encode)
     summary.notes[:0] = memory_notes
     summary.seconds = time.perf_counter() - started
     summary.processed = processed
