@@ -93,6 +93,17 @@ def _parse_memory(ctx, param, value):
         _fail(ctx, str(err), 2)
 
 
+def _parse_time(ctx, param, value):
+    if value is None:
+        return None
+    from .span import parse_time
+
+    try:
+        return parse_time(value, f"--{param.name}")
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
+
+
 def _parse_shard(ctx, param, value):
     if value is None:
         return None
@@ -165,6 +176,19 @@ def _parse_shard(ctx, param, value):
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (folders: redo finished files).")
 @click.option(
+    "--start",
+    metavar="TIME",
+    callback=_parse_time,
+    help="Make the video from TIME (seconds, or [HH:]MM:SS[.ms]; ffmpeg's -ss): the first frame is the one "
+    "shown then; audio, subtitles and chapters are cut to match.",
+)
+@click.option(
+    "--duration",
+    metavar="TIME",
+    callback=_parse_time,
+    help="Make only TIME of the video (seconds, or [HH:]MM:SS[.ms]; ffmpeg's -t), from --start.",
+)
+@click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0),
     default=None,
@@ -210,6 +234,8 @@ def upscale_command(
     preset,
     pix_fmt,
     overwrite,
+    start,
+    duration,
     segment_seconds,
     workers,
     shard,
@@ -227,6 +253,10 @@ def upscale_command(
     Videos longer than --segment-seconds are made in segments in DST.vsr-work beside DST: after a
     crash, run the same command again and it resumes. --workers N spreads the segments over N
     processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
+
+    --start/--duration make only part of a video. Before a video's first frame is written, its
+    frame count, output size and an estimated time (measured on the first batch) are printed,
+    unless -q.
     """
     from .jobs import upscale_path
 
@@ -255,6 +285,8 @@ def upscale_command(
             preset=preset,
             pix_fmt=pix_fmt,
             overwrite=overwrite,
+            start=start,
+            duration=duration,
             progress=not quiet,
             on_result=report,
             segment_seconds=segment_seconds,

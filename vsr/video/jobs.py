@@ -45,6 +45,8 @@ def upscale_video(
     restart: bool = False,
     identity: dict | None = None,
     max_memory: int | str | None = None,
+    start=None,
+    duration=None,
 ) -> Summary:
     """Upscale the video ``src`` into ``dst`` (container from its extension).
 
@@ -65,8 +67,15 @@ def upscale_video(
     this process holds: ``batch`` is lowered, and the engine's tiles shrunk, until the frames in flight
     fit; if even one frame does not, a :class:`~vsr.errors.MemoryLimitError` is raised before any work
     (see :mod:`vsr.video.memory`).
+
+    ``start``/``duration`` (seconds; ffmpeg's ``-ss``/``-t``) make only that span of the source, audio,
+    subtitles and chapters cut to match; its first frame is the one displayed at ``start`` (see
+    :mod:`vsr.video.span`). A ``start`` at or past the end raises :class:`~vsr.errors.InputError`.
     """
-    job = plan_video(src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite)
+    job = plan_video(
+        src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, start=start,
+        duration=duration,
+    )
     segments = plan_segmented(
         job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
     )
@@ -149,7 +158,7 @@ def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     return jobs
 
 
-_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite"})
+_PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "overwrite", "start", "duration"})
 _RUN_OPTIONS = frozenset({"batch", "progress", "max_memory"})
 _SEGMENT_OPTIONS = frozenset({"segment_seconds", "workers", "shard", "merge", "restart", "identity"})
 
@@ -175,6 +184,8 @@ def upscale_path(
     (videos in containers we cannot write become ``.mkv``). Inputs whose output exists are skipped
     unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
     rest go on; a model error or Ctrl-C stops everything.
+
+    ``start``/``duration`` cut every video (see :func:`upscale_video`).
     """
     unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
@@ -187,6 +198,9 @@ def upscale_path(
     one_video = segment_options.get("shard") is not None or segment_options.get("merge")
     if one_video and (src.is_dir() or media_kind(src) == "image"):
         raise InputError(f"{src}: --shard and --merge take one video file")
+    trimmed = options.get("start") is not None or options.get("duration") is not None
+    if trimmed and media_kind(src) == "image":
+        raise InputError(f"{src}: --start/--duration cut a video; an image has one frame")
     upscaler = None
 
     def get_upscaler():

@@ -3,7 +3,8 @@
 ``OUT.vsr-work/`` sits beside the output ``OUT`` (same filesystem, so renames are atomic) and holds:
 
 - ``manifest.json``: what the segments are made of: the source's identity (size, mtime, sha256 of its
-  first MiB), the model identity and every option that changes pixels, the segment length and count.
+  first MiB), the model identity and every option that changes pixels, the segment length and count,
+  and the span of a trimmed job (``--start``/``--duration``).
   A job whose manifest differs refuses the folder (``--restart`` discards it).
 - ``seg-00003.lock``: a claim, created with ``O_CREAT|O_EXCL`` so two processes (or two machines on a
   shared filesystem) never take the same segment. It names its host and pid and is touched every
@@ -372,6 +373,7 @@ _WATCHED = {
     "scale": "scale",
     "segment_seconds": "segment length",
     "segments": "segment count",
+    "trim": "span (--start/--duration)",
 }
 
 
