@@ -189,6 +189,12 @@ def _parse_shard(ctx, param, value):
     help="Make only TIME of the video (seconds, or [HH:]MM:SS[.ms]; ffmpeg's -t), from --start.",
 )
 @click.option(
+    "--at",
+    metavar="TIME",
+    callback=_parse_time,
+    help="With an image DST: upscale the one frame of the video shown at TIME (seconds, or [HH:]MM:SS[.ms]).",
+)
+@click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0),
     default=None,
@@ -236,6 +242,7 @@ def upscale_command(
     overwrite,
     start,
     duration,
+    at,
     segment_seconds,
     workers,
     shard,
@@ -254,9 +261,9 @@ def upscale_command(
     crash, run the same command again and it resumes. --workers N spreads the segments over N
     processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
 
-    --start/--duration make only part of a video. Before a video's first frame is written, its
-    frame count, output size and an estimated time (measured on the first batch) are printed,
-    unless -q.
+    --start/--duration make only part of a video; `vsr upscale IN.mp4 frame.png --at 00:01:23` one
+    frame of it. Before a video's first frame is written, its frame count, output size and an
+    estimated time (measured on the first batch) are printed, unless -q.
     """
     from .jobs import upscale_path
 
@@ -287,6 +294,7 @@ def upscale_command(
             overwrite=overwrite,
             start=start,
             duration=duration,
+            at=at,
             progress=not quiet,
             on_result=report,
             segment_seconds=segment_seconds,
@@ -317,3 +325,71 @@ def upscale_command(
             for r in failed:
                 traceback.print_exception(r.error)
         ctx.exit(SOME_FAILED)
+
+
+def _parse_crop(ctx, param, value):
+    if value is None:
+        return None
+    from .preview import parse_crop
+
+    try:
+        parse_crop(value)
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
+    return value
+
+
+@click.command("preview")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option(
+    "--at",
+    metavar="TIME",
+    callback=_parse_time,
+    help="The frame shown at TIME (seconds, or [HH:]MM:SS[.ms]) [default: the middle of the video; "
+    "an image takes none].",
+)
+@click.option(
+    "--models",
+    metavar="LIST",
+    default=None,
+    help="Comma-separated models, one panel each: names, or LABEL=FILE for a generator weights file "
+    "[default: bicubic plus every model whose weights are present].",
+)
+@click.option(
+    "--crop",
+    metavar="WxH+X+Y",
+    callback=_parse_crop,
+    help="The region to compare, in source pixels (WxH alone: centred) [default: 128x128 at the centre].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line; errors only.")
+@click.pass_context
+def preview_command(ctx, src, dst, at, models, crop, overwrite, quiet):
+    """Compare models on one frame of SRC (a video or an image): the same crop from each, side by side.
+
+    DST is an image: the crop as each model upscales it (x4), labelled, beside the source crop
+    enlarged with nearest neighbour.
+
+    Pick a model by looking before an hours-long job, e.g.
+    `vsr preview IN.mp4 --at 00:01:23 --models bicubic,mse OUT.png`.
+    """
+    from .preview import check_model_weights, plan_preview, run_preview
+
+    try:
+        job = plan_preview(src, dst, at=at, crop=crop, overwrite=overwrite)
+        from ..models.registry import load_labelled, present_models
+
+        entries = present_models() if models is None else [m.strip() for m in models.split(",") if m.strip()]
+        check_model_weights(entries)
+        summary = run_preview(job, load_labelled(entries, batch=1))
+    except VsrError as err:
+        if _debug(ctx):
+            raise
+        _fail(ctx, str(err), err.exit_code)
+    except KeyboardInterrupt:
+        if _debug(ctx):
+            raise
+        _fail(ctx, "interrupted; nothing written", Cancelled.exit_code)
+    if not quiet:
+        click.echo(str(summary))

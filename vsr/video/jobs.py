@@ -27,6 +27,8 @@ from .output import (
 )
 from .pipeline import FileResult, Summary, check_upscaled, plan_video, run_video
 from .segmented import default_workers, identity_of, plan_segmented, run_segmented
+from .span import format_time
+from .still import check_time, frame_at
 
 
 def upscale_video(
@@ -125,6 +127,31 @@ def upscale_image(src, dst, upscaler, *, overwrite: bool = False) -> Summary:
     return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
 
 
+def upscale_still(src, dst, upscaler, *, at, overwrite: bool = False) -> Summary:
+    """Upscale the one frame of the video ``src`` displayed at ``at`` seconds into the image ``dst``.
+
+    The frame is the one a player shows at ``at`` (upright: rotation applied; see :mod:`vsr.video.still`);
+    a time past the end raises :class:`~vsr.errors.InputError`, as does an image ``src``."""
+    src, dst = plan_image(src, dst, overwrite=overwrite)
+    if media_kind(src) == "image":
+        raise InputError(f"{src}: is an image, which has one frame: drop --at")
+    stale = stale_note(remove_stale_temporaries(dst))
+    started = time.perf_counter()
+    still = frame_at(src, at)
+    scale = int(upscaler.scale)
+    try:
+        batch = still.pixels[None]
+        out = check_upscaled(upscaler.upscale(batch), batch, scale)[0]
+    except KeyboardInterrupt:
+        raise Cancelled(f"{src}: interrupted; nothing written") from None
+    write_image_atomic(dst, out, overwrite=overwrite)
+    h, w = still.pixels.shape[:2]
+    notes = stale + [f"the frame shown at {format_time(still.at)} (its time {format_time(still.seconds)})"]
+    if still.sar != 1:
+        notes.append(f"pixels are not square (SAR {still.sar.numerator}:{still.sar.denominator}): written as stored")
+    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), (w * scale, h * scale), notes)
+
+
 # -- files and folders -----------------------------------------------------------------------------
 def media_kind(path: Path) -> str | None:
     """'video', 'image' or None, from the extension."""
@@ -169,6 +196,7 @@ def upscale_path(
     upscaler_factory: Callable[[], object],
     *,
     on_result: Callable[[FileResult], None] | None = None,
+    at=None,
     **options,
 ) -> list[FileResult]:
     """Upscale a file, or every video and image in a folder (not recursive), loading the model only if needed.
@@ -185,7 +213,8 @@ def upscale_path(
     unless ``overwrite``. A failing file is reported (``on_result``, and in the returned list) and the
     rest go on; a model error or Ctrl-C stops everything.
 
-    ``start``/``duration`` cut every video (see :func:`upscale_video`).
+    ``at`` (seconds): ``src`` is one video and ``dst`` an image: upscale the frame displayed then
+    (:func:`upscale_still`). ``start``/``duration`` cut every video (see :func:`upscale_video`).
     """
     unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
@@ -199,7 +228,14 @@ def upscale_path(
     if one_video and (src.is_dir() or media_kind(src) == "image"):
         raise InputError(f"{src}: --shard and --merge take one video file")
     trimmed = options.get("start") is not None or options.get("duration") is not None
-    if trimmed and media_kind(src) == "image":
+    if at is not None:
+        if src.is_dir():
+            raise InputError(f"{src}: --at picks a frame of one video: give a video file, not a folder")
+        given = [k for k in ("segment_seconds", "workers", "shard", "merge", "restart") if segment_options.get(k)]
+        if trimmed or given:
+            names = ["--" + k.replace("_", "-") for k in (["start/--duration"] if trimmed else []) + given]
+            raise InputError(f"--at writes one frame as an image: it takes no {', '.join(names)}")
+    elif trimmed and media_kind(src) == "image":
         raise InputError(f"{src}: --start/--duration cut a video; an image has one frame")
     upscaler = None
 
@@ -210,6 +246,17 @@ def upscale_path(
         return upscaler
 
     def run_one(path: Path, out: Path) -> Summary:
+        if at is not None:
+            plan_image(path, out, overwrite=overwrite)
+            if media_kind(path) == "image":
+                raise InputError(f"{path}: is an image, which has one frame: drop --at")
+            check_time(path, at)  # before the model loads
+            return upscale_still(path, out, get_upscaler(), at=at, overwrite=overwrite)
+        if media_kind(path) == "video" and out.suffix.lower() in IMAGE_EXTENSIONS:
+            raise OutputError(
+                f"{out}: an image from a video takes --at TIME (the frame to upscale, e.g. --at 00:01:23), "
+                "or give a video extension"
+            )
         if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
             plan_image(path, out, overwrite=overwrite)
             return upscale_image(path, out, get_upscaler(), overwrite=overwrite)
@@ -237,7 +284,10 @@ def upscale_path(
 
     if not src.is_dir():
         if dst.is_dir() and not same_file(src, dst):
-            dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
+            if at is not None:
+                dst = dst / f"{src.stem}.png"
+            else:
+                dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
         result = FileResult(src, dst, "done", run_one(src, dst))
         if on_result:
             on_result(result)
