@@ -23,6 +23,7 @@ setup(
         "keras>=3.3",
         "numpy>=1.26",
         "opencv-python-headless>=4.8",
+        "pillow>=9.4",  # EXIF of images (vsr/video/image.py)
         "ffmpeg-python>=0.2",
         "imageio-ffmpeg>=0.5",
         "av>=18",  # probing (vsr/video/probe.py): FFmpeg's structures, its own libraries

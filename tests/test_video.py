@@ -125,6 +125,55 @@ def test_audio_the_container_cannot_hold_is_reencoded_and_said(clip, tmp_path):
     assert_same_timing(clip("av.mp4"), dst, exact=False)
 
 
+@pytest.mark.parametrize("segment_seconds", [0, 0.25])  # 0.25: three segments, the join muxes the cover
+@pytest.mark.parametrize("src_name, dst_name", [
+    ("cover.mp4", "out.mp4"), ("cover.mp4", "out.mkv"), ("cover.mkv", "out.mkv"), ("cover.mkv", "out.m4v"),
+])
+def test_cover_art_is_kept_as_it_is_and_is_no_frame_source(clip, tmp_path, src_name, dst_name, segment_seconds):
+    from vsr.video.probe import attached_picture
+
+    src, dst = clip(src_name), tmp_path / dst_name
+    summary = run(src, dst, segment_seconds=segment_seconds, identity={"model": "nearest"})
+    assert summary.notes == [] and summary.frames == 20
+    a, b = frame_timing(src), frame_timing(dst)  # the cover is not the video the timing is read from
+    assert b.frames == a.frames == 20
+    assert b.seconds == pytest.approx(a.seconds, abs=1e-9 if src.suffix == dst.suffix else 0.0011)
+    source, out = probe(src), probe(dst)
+    assert (out.video.codec, out.video.width, out.video.height) == ("h264", 256, 192)
+    [cover_in] = [s for s in source.streams if s.attached_pic]
+    [cover] = [s for s in out.streams if s.attached_pic]
+    assert (cover.codec, cover.width, cover.height) == ("mjpeg", 32, 32)  # not upscaled
+    assert attached_picture(dst, cover.index) == attached_picture(src, cover_in.index) == clip("cover.jpg").read_bytes()
+    if dst.suffix == ".mkv":
+        assert cover.metadata.get("filename") == "cover.jpg" and cover.metadata.get("mimetype") == "image/jpeg"
+    assert [s.kind for s in out.streams if not s.attached_pic] == ["video", "audio"]
+    assert_clean(tmp_path, {dst.name})
+
+
+def test_mp4_keeps_a_phones_metadata_keys_before_cover_art(clip, tmp_path):
+    """ffmpeg writes MP4 cover art only without use_metadata_tags, which vendor keys need: keys win."""
+    from test_video_clips import ffmpeg
+
+    src, dst = tmp_path / "phone.mkv", tmp_path / "out.mp4"
+    ffmpeg(
+        "-i", clip("cover.mp4"), "-map 0:0 -map 0:1 -c copy -attach", clip("cover.jpg"),
+        "-metadata:s:t mimetype=image/jpeg -metadata com.apple.quicktime.make=vsr", src,
+    )
+    summary = run(src, dst)
+    assert any(n.startswith("dropped cover art #2 (.mp4 cannot hold it beside metadata such as") for n in summary.notes)
+    assert probe(dst).tag("com.apple.quicktime.make") == "vsr"
+    assert not any(s.attached_pic for s in probe(dst).streams)
+
+
+@pytest.mark.parametrize("dst_name", ["out.webm", "out.mov"])
+def test_cover_art_a_container_cannot_hold_is_dropped_and_said(clip, tmp_path, dst_name):
+    dst = tmp_path / dst_name
+    summary = run(clip("cover.mp4"), dst)
+    assert f"dropped cover art #2 ({dst.suffix} cannot hold it)" in summary.notes
+    assert not any(s.attached_pic for s in probe(dst).streams)
+    assert frame_timing(dst).frames == 20
+
+
 def test_rotated_phone_video_comes_out_upright(clip, tmp_path):
     dst = tmp_path / "out.mp4"
     summary = run(clip("rotated.mp4"), dst)
@@ -261,7 +310,8 @@ def test_encode_options_are_checked_before_any_work(tmp_path):
         ({"codec": "libvpx-vp9", "preset": "fast"}, "takes no --preset"),
         ({"codec": "libx264", "preset": "warp"}, "unknown --preset"),
         ({"codec": "libx264", "pix_fmt": "rgb48be"}, "cannot encode --pix-fmt"),
-        ({"codec": "h263"}, "unknown codec"),
+        ({"codec": "x264"}, "unknown --codec"),
+        ({"codec": "aac"}, "audio encoder"),
     ]:
         dst = kwargs.pop("dst", tmp_path / "a.mp4")
         with pytest.raises(OutputError, match=words):
@@ -273,6 +323,26 @@ def test_progress_bar_goes_to_stderr(clip, tmp_path, capfd):
     out, err = capfd.readouterr()
     assert out == ""
     assert "frame" in err
+
+
+@pytest.mark.parametrize("segment_seconds", [0, 0.5])
+def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_path, monkeypatch, segment_seconds):
+    """1 s at 10 fps + 1 s at 30 fps: 40 frames, not duration x the 30 fps Matroska reports (61)."""
+    from vsr.video import pipeline
+
+    totals = []
+
+    class Recorded(pipeline.tqdm):
+        def close(self):
+            totals.append((self.total, self.n))
+            super().close()
+
+    monkeypatch.setattr(pipeline, "tqdm", Recorded)
+    src, dst = clip("vfr_mixed.mkv"), tmp_path / "out.mkv"
+    assert not frame_timing(src).is_constant_rate
+    summary = run(src, dst, progress=True, segment_seconds=segment_seconds, identity={"model": "nearest"})
+    assert summary.frames == frame_timing(dst).frames == 40
+    assert set(totals) == {(40, 40)}  # close() runs twice (once more on garbage collection)
 
 
 def test_summary_line(clip, tmp_path):
@@ -295,6 +365,90 @@ def test_image_upscale_and_alpha(clip, tmp_path):
     summary = upscale_image(clip("alpha.png"), tmp_path / "alpha_big.jpg", NearestUpscaler())
     assert any("alpha dropped" in n for n in summary.notes)
     assert_clean(tmp_path, {"big.png", "alpha_big.png", "alpha_big.jpg"})
+
+
+def _photo(path: Path, orientation: int, *, alpha: bool = False) -> np.ndarray:
+    """A 24x16 (stored) photo with a camera's EXIF (``orientation`` as given); returns its upright RGB(A)."""
+    from PIL import Image, ImageOps
+
+    rng = np.random.default_rng(orientation)
+    pixels = rng.integers(0, 256, (16, 24, 4 if alpha else 3), dtype=np.uint8)
+    if alpha:
+        pixels[..., 3] = np.arange(24, dtype=np.uint8) * 10  # a left-to-right ramp shows any turn
+    exif = Image.Exif()
+    exif.update({0x010F: "Canon", 0x0110: "EOS R5", 0x0132: "2021:05:06 07:08:09", 0x0112: orientation})
+    exif.get_ifd(0x8769).update({0x9003: "2021:05:06 07:08:09", 0xA002: 24, 0xA003: 16})
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.5), 3: "E", 4: (2.0, 17.0, 40.2)})
+    options = {"quality": 100, "subsampling": 0} if path.suffix == ".jpg" else {}
+    Image.fromarray(pixels).save(path, exif=exif.tobytes(), **options)
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im))
+
+
+def _exif_of(path: Path) -> tuple[dict, dict, dict]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        exif = im.getexif()
+        return dict(exif), dict(exif.get_ifd(0x8769)), dict(exif.get_ifd(0x8825))
+
+
+@pytest.mark.parametrize("out_ext", [".jpg", ".png", ".webp", ".tiff"])
+def test_image_keeps_its_exif_with_the_orientation_applied(tmp_path, out_ext):
+    """Date, camera and GPS survive; the quarter turn is in the pixels and the tag says 1 (upright)."""
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    src, dst = tmp_path / "photo.jpg", tmp_path / f"out{out_ext}"
+    _photo(src, 6)
+    result = CliRunner().invoke(upscale_command, [str(src), str(dst), "--model", "bicubic"])
+    assert result.exit_code == 0, result.output
+    main, sub, gps = _exif_of(dst)
+    assert (main[0x010F], main[0x0110], main[0x0132]) == ("Canon", "EOS R5", "2021:05:06 07:08:09")
+    assert main.get(0x0112, 1) == 1
+    assert sub[0x9003] == "2021:05:06 07:08:09"
+    assert (sub[0xA002], sub[0xA003]) == (64, 96)  # the output's size, upright: 16x24 stored, turned, x4
+    assert (gps[1], gps[3]) == ("N", "E") and tuple(map(float, gps[2])) == (48.0, 51.0, 29.5)
+    assert read_image(dst).shape == (96, 64, 3)
+    assert_clean(tmp_path, {"photo.jpg", dst.name})
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif"])
+def test_every_exif_orientation_is_applied_as_pillow_applies_it(tmp_path, orientation, ext):
+    src = tmp_path / f"photo{ext}"
+    upright = _photo(src, orientation)
+    rgb = read_image(src)
+    assert rgb.shape == upright.shape
+    assert np.abs(rgb.astype(int) - upright).max() <= (4 if ext == ".jpg" else 0)
+
+
+def test_alpha_is_turned_with_the_pixels_and_exif_written_without_opencvs_metadata_writer(tmp_path, monkeypatch):
+    import cv2
+
+    from vsr.video import image
+
+    src = tmp_path / "photo.png"
+    upright = _photo(src, 8, alpha=True)
+    monkeypatch.delattr(cv2, "imencodeWithMetadata", raising=False)  # OpenCV < 4.12: Pillow writes the EXIF
+    summary = upscale_image(src, tmp_path / "big.png", NearestUpscaler())
+    still = image.read_still(tmp_path / "big.png")
+    np.testing.assert_array_equal(still.rgb[::4, ::4], upright[..., :3])
+    assert still.alpha.shape == (96, 64)
+    assert np.abs(still.alpha[::4, ::4].astype(int) - upright[..., 3]).max() <= 8  # bicubic; a wrong turn: 200
+    assert _exif_of(tmp_path / "big.png")[0][0x010F] == "Canon"
+    assert summary.notes == ["alpha upscaled bicubically"]
+    summary = upscale_image(src, tmp_path / "big.bmp", NearestUpscaler())
+    assert "EXIF dropped (.bmp has none)" in summary.notes
+
+
+def test_an_image_without_exif_gets_none(clip, tmp_path):
+    from vsr.video.image import read_still
+
+    assert read_still(clip("still.png")).exif is None
+    upscale_image(clip("still.png"), tmp_path / "big.tif", NearestUpscaler())
+    assert read_still(tmp_path / "big.tif").exif is None  # nor does its output, which stays compressed
 
 
 # -- folders --------------------------------------------------------------------------------------
@@ -332,6 +486,73 @@ def test_folder_processes_videos_and_images_skips_done_and_goes_on_after_failure
     assert [r.status for r in again] == ["skipped", "skipped", "failed", "skipped"]
     assert loads == []
     assert_clean(outbox, {"a.mp4", "b.mkv", "d.png"})
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _photo_album(clip, root: Path) -> Path:
+    """in/top.png, in/2019/a.png, in/2019/summer/b.mp4, in/2020/c.png, in/.cache/d.png, in/x4/ (the output)."""
+    import shutil
+
+    inbox = root / "in"
+    for sub in ("2019/summer", "2020", ".cache", "x4", "old.mp4.vsr-work"):
+        (inbox / sub).mkdir(parents=True)
+    shutil.copy(clip("still.png"), inbox / "top.png")
+    shutil.copy(clip("still.png"), inbox / "2019" / "a.png")
+    shutil.copy(clip("silent.mp4"), inbox / "2019" / "summer" / "b.mp4")
+    shutil.copy(clip("still.png"), inbox / "2020" / "c.png")
+    shutil.copy(clip("still.png"), inbox / ".cache" / "d.png")
+    shutil.copy(clip("silent.mp4"), inbox / "old.mp4.vsr-work" / "seg-00000.mp4")
+    return inbox
+
+
+def test_folder_says_which_subfolders_it_skipped(clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    inbox = _photo_album(clip, tmp_path)
+    result = CliRunner().invoke(upscale_command, [str(inbox), str(inbox / "x4"), "--model", "bicubic"])
+    assert result.exit_code == 0, result.output
+    # The hidden folder, a work folder and the output folder are not the user's subfolders.
+    assert f"{inbox}: skipped 2 subfolders (use --recursive): 2019, 2020\n" in result.stdout
+    assert _tree(inbox / "x4") == ["top.png"]
+    quiet = CliRunner().invoke(upscale_command, [str(inbox), str(inbox / "x4"), "--model", "bicubic", "-q"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_folder_recursive_mirrors_the_subfolder_tree(clip, tmp_path):
+    from click.testing import CliRunner
+
+    from vsr.video.command import upscale_command
+
+    inbox = _photo_album(clip, tmp_path)
+    args = [str(inbox), str(inbox / "x4"), "--model", "bicubic", "--recursive", "--preset", "ultrafast"]
+    result = CliRunner().invoke(upscale_command, args)
+    assert result.exit_code == 0, result.output
+    assert "subfolder" not in result.stdout and "4 done, 0 skipped, 0 failed" in result.stdout
+    assert _tree(inbox / "x4") == ["2019/a.png", "2019/summer/b.mp4", "2020/c.png", "top.png"]
+    assert frame_timing(inbox / "x4" / "2019" / "summer" / "b.mp4").frames == 15
+    assert read_image(inbox / "x4" / "2020" / "c.png").shape == (84, 132, 3)
+    again = CliRunner().invoke(upscale_command, args)  # the output inside the input is never an input
+    assert again.exit_code == 0 and "0 done, 4 skipped, 0 failed" in again.stdout
+    assert_clean(inbox / "x4", {"top.png", "2019", "2020"})
+
+
+def test_folder_with_media_only_in_subfolders_points_at_recursive(clip, tmp_path):
+    import shutil
+
+    from vsr.errors import InputError
+
+    inbox = tmp_path / "in"
+    (inbox / "trip").mkdir(parents=True)
+    shutil.copy(clip("still.png"), inbox / "trip" / "a.png")
+    with pytest.raises(InputError, match=r"in this folder \(1 subfolder not searched: use --recursive\)$"):
+        upscale_path(inbox, tmp_path / "out", NearestUpscaler, progress=False)
+    results = upscale_path(inbox, tmp_path / "out", NearestUpscaler, progress=False, recursive=True)
+    assert [(r.output.relative_to(tmp_path / "out").as_posix(), r.status) for r in results] == [("trip/a.png", "done")]
 
 
 def test_single_file_into_existing_folder(clip, tmp_path):

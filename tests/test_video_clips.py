@@ -90,6 +90,27 @@ def _make(name: str, folder: Path) -> Path:
             "-vf \"select='not(eq(mod(n,4),1))'\" -frames:v 18 -fps_mode passthrough -video_track_timescale 90000",
             out,
         )
+    elif name == "vfr_mixed.mkv":  # 1 s at 10 fps then 1 s at 30 fps (40 frames); Matroska says "30 fps"
+        ffmpeg(
+            "-f lavfi -i \"testsrc2=s=96x64:r=10:d=1[a];testsrc2=s=96x64:r=30:d=1[b];[a][b]concat=n=2:v=1:a=0\"",
+            "-f lavfi -i sine=d=2",
+            AV,
+            X264,
+            "-fps_mode vfr",
+            out,
+        )
+    elif name == "cover.jpg":  # a 32x32 JPEG picture: cover art
+        ffmpeg("-f lavfi -i testsrc2=s=32x32 -frames:v 1", out)
+    elif name == "cover.mp4":  # 20 frames + audio + cover art (an attached-picture video stream, #2)
+        ffmpeg(
+            TESTSRC, SINE, "-i", _clip("cover.jpg", folder), "-map 0:v -map 1:a -map 2:v -frames:v:0 20",
+            X264, "-c:a aac -c:v:1 copy -disposition:v:1 attached_pic", out,
+        )
+    elif name == "cover.mkv":  # the same in Matroska, whose covers are attachments
+        ffmpeg(
+            "-i", _clip("cover.mp4", folder), "-map 0:0 -map 0:1 -c copy -attach", _clip("cover.jpg", folder),
+            "-metadata:s:t mimetype=image/jpeg -metadata:s:t filename=cover.jpg", out,
+        )
     elif name in ("rich.mkv", "rich.mp4"):  # two audio tracks (one French), subtitles, chapters, title
         (folder / "subs.srt").write_text(SRT)
         (folder / "chapters.txt").write_text(CHAPTERS)

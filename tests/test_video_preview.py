@@ -133,9 +133,9 @@ def test_preview_refusals_are_one_line_and_leave_nothing(indexed, tmp_path):
     cases = [
         (["--models", "bicubic,perpix"], 4, "model 'perpix' has no weights"),
         (["--models", "nosuch"], 4, "unknown model 'nosuch'"),
-        (["--at", "3.5", "--models", "bicubic"], 2, "--at 00:00:03.500 is beyond the end"),
-        (["--crop", "64x64+50+0", "--models", "bicubic"], 2, "reaches outside the 96x64 frame"),
-        (["--crop", "big", "--models", "bicubic"], 2, "--crop 'big'"),
+        (["--at", "3.5", "--models", "bicubic"], 8, "--at 00:00:03.500 is beyond the end"),  # InputError
+        (["--crop", "64x64+50+0", "--models", "bicubic"], 8, "reaches outside the 96x64 frame"),  # InputError
+        (["--crop", "big", "--models", "bicubic"], 2, "--crop 'big'"),  # a bad option value: usage, 2
     ]
     for extra, code, message in cases:
         result = runner.invoke(main, ["preview", str(indexed), str(tmp_path / "p.png"), *extra])
@@ -166,3 +166,20 @@ def test_crop_syntax():
     assert parse_crop("128x96") == (128, 96, None, None)
     with pytest.raises(ValueError, match="WxH"):
         parse_crop("0x10+1+1")
+
+
+def test_upscale_at_takes_the_output_size(indexed, source_frames, tmp_path):
+    from vsr.video.size import resize_frame
+
+    def upscale(dst, *size):
+        args = ["upscale", str(indexed), str(dst), "--model", "bicubic", "--at", "2.04", *size]
+        return CliRunner().invoke(main, args)
+
+    result = upscale(tmp_path / "frame.png", "--outscale", "2")
+    assert result.exit_code == 0, result.output
+    assert "1 frame 96x64 -> 192x128" in result.output, result.output
+    want = resize_frame(BicubicUpscaler().upscale(source_frames[20]), (192, 128))
+    assert np.array_equal(read_image(tmp_path / "frame.png"), want)
+    big = upscale(tmp_path / "big.png", "--width", "1000")  # refused from the header, before the model loads
+    assert big.exit_code == 3 and "vsr upscales at most x4" in big.output and big.output.count("\n") == 1, big.output
+    assert_clean(tmp_path, {"frame.png"})

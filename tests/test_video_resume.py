@@ -371,3 +371,79 @@ def test_a_failure_before_any_segment_is_done_leaves_nothing(clip, tmp_path):
     with pytest.raises(ModelError, match="the model broke"):
         run(clip("gop30.mp4"), tmp_path / "out.mp4", NearestUpscaler(on_call=broken), segment_seconds=SEG)
     assert_clean(tmp_path)
+
+
+# -- the ffmpeg that made the segments -----------------------------------------------------------
+def _wrapped_ffmpeg(folder: Path, version: str) -> Path:
+    """The bundled ffmpeg behind a script that reports ``version`` to ``-version``: another release, as
+    far as vsr can tell, that encodes exactly as the bundled one."""
+    folder.mkdir(exist_ok=True)
+    exe = folder / "ffmpeg"
+    exe.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *-version*) echo "ffmpeg version {version} Copyright (c) the vsr tests"; exit 0;; esac\n'
+        f'exec "{fixture_ffmpeg()}" "$@"\n'
+    )
+    exe.chmod(0o755)
+    return exe
+
+
+def test_resuming_with_another_ffmpeg_release_is_refused_until_restart(clip, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vsr.video import ffmpeg as ff
+    from vsr.video.command import upscale_command
+
+    src, dst = clip("gop30.mp4"), tmp_path / "out.mp4"
+    monkeypatch.delenv("VSR_FFMPEG", raising=False)
+    ff.ffmpeg_exe.cache_clear()
+    try:
+        shard_all(src, dst)  # 8 segments by the bundled ffmpeg, not joined yet
+        work = work_folder_for(dst)
+        made_by = json.loads((work / "manifest.json").read_text())["ffmpeg"]
+        assert made_by["path"] == fixture_ffmpeg() and made_by["version"].startswith(("9.", "n9."))
+
+        other = _wrapped_ffmpeg(tmp_path / "bin", "9.1-other")
+        monkeypatch.setenv("VSR_FFMPEG", str(other))
+        ff.ffmpeg_exe.cache_clear()
+        with pytest.raises(OutputError) as caught:
+            run(src, dst, segment_seconds=SEG, identity={"model": "nearest"})
+        message = str(caught.value)
+        assert "\n" not in message and str(work) in message
+        assert f"made by ffmpeg {made_by['version']} ({fixture_ffmpeg()})" in message
+        assert f"this run has ffmpeg 9.1-other ({other})" in message
+        assert f"rerun with the ffmpeg that made them (--ffmpeg {fixture_ffmpeg()})" in message
+        assert "--restart" in message
+        # The command line says the same in one line, and neither run touched the segments.
+        result = CliRunner().invoke(
+            upscale_command, [str(src), str(dst), "--model", "bicubic", "--ffmpeg", str(other), "-q"]
+        )
+        assert result.exit_code == OutputError.exit_code, result.output
+        assert result.output.count("\n") == 1 and "rerun with the ffmpeg that made them" in result.output
+        assert len(records(work)) == 8 and not dst.exists()
+
+        # The same release at another path (another install, another machine) is the same ffmpeg.
+        same = _wrapped_ffmpeg(tmp_path / "elsewhere", made_by["version"])
+        monkeypatch.setenv("VSR_FFMPEG", str(same))
+        ff.ffmpeg_exe.cache_clear()
+        counting = Counting()
+        summary = run(src, dst, counting, segment_seconds=SEG, identity={"model": "nearest"})
+        assert counting.frames == 0 and summary.frames == 120  # joined, nothing redone
+
+        # --restart with the other release makes the segments again with it.
+        monkeypatch.setenv("VSR_FFMPEG", str(other))
+        ff.ffmpeg_exe.cache_clear()
+        again = tmp_path / "again.mp4"
+        shard_all(src, again)
+        assert json.loads((work_folder_for(again) / "manifest.json").read_text())["ffmpeg"]["version"] == "9.1-other"
+        monkeypatch.delenv("VSR_FFMPEG")
+        ff.ffmpeg_exe.cache_clear()
+        with pytest.raises(OutputError, match="9.1-other"):
+            run(src, again, segment_seconds=SEG, identity={"model": "nearest"})
+        counting = Counting()
+        run(src, again, counting, segment_seconds=SEG, identity={"model": "nearest"}, restart=True)
+        assert counting.frames == 120
+        assert video_md5(again) == video_md5(dst)
+    finally:
+        os.environ.pop("VSR_FFMPEG", None)  # the command sets it itself, not through monkeypatch
+        ff.ffmpeg_exe.cache_clear()

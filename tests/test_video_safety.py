@@ -299,7 +299,8 @@ def test_upscaler_returning_the_wrong_shape(clip, tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signals_in_a_real_process_clean_up(clip, tmp_path, signum):
-    """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM: exit 130, nothing left."""
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM: exit 130 and 143 as
+    shells report a process those signals stopped, nothing left."""
     out = tmp_path / "out"
     out.mkdir()
     # The first batch takes 30 s, so the signal always lands mid-run. The child gets SIGINT's default
@@ -315,7 +316,7 @@ def test_signals_in_a_real_process_clean_up(clip, tmp_path, signum):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + signum == result["code"]
     assert result["error"] == "Cancelled" and "\n" not in result["message"]
     assert result["left"] == [] and result["children"] == []
     assert processes_mentioning(str(tmp_path)) == []
@@ -357,6 +358,57 @@ def test_cli_missing_input_and_bad_extension(clip, tmp_path):
     assert result.exit_code == OutputError.exit_code
     assert "unsupported output extension" in one_line_error(result)
     assert_clean(tmp_path)
+
+
+def test_cli_output_in_a_missing_folder_is_refused_and_creates_nothing(clip, tmp_path):
+    """A typo in the output's folder must not create folders (ffmpeg refuses such a path too)."""
+    for name in ("out.mp4", "out.png"):
+        src = clip("av.mp4") if name.endswith(".mp4") else clip("still.png")
+        result = cli(src, tmp_path / "typo" / "deeper" / name, "--model", "bicubic")
+        assert result.exit_code == OutputError.exit_code
+        assert "typo/deeper does not exist" in one_line_error(result)
+        assert not (tmp_path / "typo").exists()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(clip("silent.mp4"), inbox / "a.mp4")
+    result = cli(inbox, tmp_path / "typo" / "outbox", "--model", "bicubic")
+    assert result.exit_code == OutputError.exit_code and not (tmp_path / "typo").exists()
+    # a folder job may create its output folder itself
+    result = cli(inbox, tmp_path / "outbox", "--model", "bicubic", "--preset", "ultrafast", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == ["a.mp4"]
+
+
+def test_exit_statuses_are_distinct_and_documented():
+    """Each failure class has its own status (input 8 is not click's usage 2), and the README's table
+    is the one the code uses."""
+    from vsr.errors import EXIT_CODES, DataError, FFmpegError, MemoryLimitError
+
+    classes = [InputError, OutputError, ModelError, FFmpegError, DataError, MemoryLimitError]
+    codes = [c.exit_code for c in classes] + [Cancelled().exit_code, Cancelled("", signal.SIGTERM).exit_code]
+    assert len(set(codes)) == len(codes) and 2 not in codes and set(codes) <= set(EXIT_CODES)
+    assert codes[-2:] == [130, 143]
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Exit status"):]
+    rows = {int(line.split("|")[1].strip(" `")) for line in table.splitlines() if line.startswith("| `")}
+    assert rows == set(EXIT_CODES)
+
+
+def test_cli_usage_errors_exit_2_and_input_errors_8(clip, tmp_path):
+    from vsr.cli import main
+
+    usage = CliRunner().invoke(main, ["upscale", str(clip("av.mp4")), str(tmp_path / "o.mp4"), "--bogus"])
+    assert usage.exit_code == 2
+    missing = CliRunner().invoke(main, ["upscale", str(tmp_path / "missing.mp4"), str(tmp_path / "o.mp4")])
+    assert missing.exit_code == 8 == InputError.exit_code
+    assert_clean(tmp_path)
+
+
+def test_cancelled_keeps_its_signal_across_a_pickle():
+    import pickle
+
+    stopped = pickle.loads(pickle.dumps(Cancelled("worker stopped", signal.SIGTERM)))
+    assert (str(stopped), stopped.exit_code) == ("worker stopped", 143)
 
 
 def test_cli_model_is_not_loaded_when_the_input_is_bad(clip, tmp_path, monkeypatch):

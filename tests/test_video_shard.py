@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from test_video_clips import NearestUpscaler, assert_clean
 from test_video_resume import SEG, records, segment_clip_maker, video_md5
 
-from vsr.errors import ModelError, OutputError
+from vsr.errors import InputError, ModelError, OutputError
 from vsr.models.bicubic import BicubicUpscaler
 from vsr.video import workdir
 from vsr.video.command import upscale_command
@@ -149,7 +149,7 @@ def test_flags_that_do_not_go_together(clip, tmp_path, flags, words):
 
 def test_shard_and_merge_take_one_video(clip, tmp_path):
     result = cli(tmp_path, tmp_path / "out", "--model", "bicubic", "--shard", "1/2")
-    assert result.exit_code == 2 and "take one video file" in result.stderr
+    assert result.exit_code == InputError.exit_code == 8 and "take one video file" in result.stderr
 
 
 def test_a_failing_worker_stops_the_others_and_keeps_finished_segments(clip, tmp_path):

@@ -202,7 +202,7 @@ def test_cli_trim_options_and_time_syntax(indexed, tmp_path):
     bad = CliRunner().invoke(main, ["upscale", str(indexed()), str(tmp_path / "x.mp4"), "--start", "1:75"])
     assert bad.exit_code == 2 and "--start '1:75'" in bad.output
     late = CliRunner().invoke(main, ["upscale", str(indexed()), str(tmp_path / "x.mp4"), "--start", "9", "-q"])
-    assert late.exit_code == 2 and "beyond the end" in late.output
+    assert late.exit_code == 8 and "beyond the end" in late.output  # an InputError, not a usage error
     assert_clean(tmp_path, {"cut.mp4"})
 
 
@@ -221,3 +221,75 @@ def test_estimate_is_printed_before_the_work_unless_quiet(indexed, tmp_path, seg
     quiet = CliRunner().invoke(main, [*base[:2], str(tmp_path / "b.mkv"), *base[2:], "-q"])
     assert quiet.exit_code == 0, quiet.output
     assert "estimate" not in quiet.output and quiet.stderr == ""
+
+
+# -- --start/--duration with the output options (--codec, --encoder-opt, --outscale), cover art, folders --
+@pytest.mark.parametrize("segments", [0, 0.1])  # 0.1: four segments, the join muxes the cut and the cover
+def test_trim_with_outscale_encoder_options_and_cover_art(clip, tmp_path, segments):
+    from vsr.video.probe import attached_picture
+
+    src, dst = clip("cover.mp4"), tmp_path / "cut.mp4"  # 64x48 at 29.97 fps, AAC, a 32x32 JPEG cover
+    summary = run(src, dst, start=0.2, duration=0.3, outscale=2, encoder_options=["g=3"],
+                  segment_seconds=segments, identity={"model": "nearest"})
+    info, timing = probe(dst), frame_timing(dst)
+    assert summary.frames == timing.frames == 10  # the frame shown at 0.2 s (0.167) and the 9 after it
+    assert summary.output_size == (128, 96) == (info.video.width, info.video.height)
+    assert timing.seconds[0] == 0 and timing.duration == pytest.approx(0.3, abs=1e-3)
+    first, end = stream_span(dst, "audio")
+    assert 0 <= first < 0.024 and end == pytest.approx(0.3, abs=0.024)
+    [cover] = [s for s in info.streams if s.attached_pic]
+    assert (cover.codec, cover.width) == ("mjpeg", 32)  # not upscaled, not resized
+    assert attached_picture(dst, cover.index) == clip("cover.jpg").read_bytes()
+    with av.open(str(dst)) as container:
+        keyframes = sum(p.is_keyframe for p in container.demux(container.streams.video[0]) if p.size)
+    assert keyframes >= 4  # -g 3 reached the encoder (x264's default would give one in 10 frames)
+    assert "cut from 00:00:00.200 for 00:00:00.300" in summary.notes
+    assert_clean(tmp_path, {"cut.mp4"})
+
+
+def test_work_folder_identity_has_the_span_encoder_options_size_and_ffmpeg(indexed, tmp_path):
+    from vsr.video.ffmpeg import ffmpeg_identity
+    from vsr.video.pipeline import plan_video
+    from vsr.video.segmented import plan_segmented
+
+    dst = tmp_path / "out.mkv"
+    options = dict(start=0.5, duration=2, outscale=2, encoder_options=["g=5"])
+
+    def plan(**changed):
+        job = plan_video(indexed(), dst, **{**options, **changed})
+        return plan_segmented(job, identity={"m": 1}, segment_seconds=1)
+
+    first = plan()
+    manifest = first.work.manifest
+    assert manifest["trim"] == {"start": "0.500000", "duration": "2.000000"}
+    assert manifest["output_size"] == {"outscale": 2.0, "width": None, "height": None}
+    assert manifest["encode"]["encoder_options"] == ["g=5"]
+    assert manifest["ffmpeg"]["version"] == ffmpeg_identity()["version"]
+    assert first.count == 2 and first.bounds(1) == (Fraction(3, 2), Fraction(5, 2))
+    assert plan().work.path == first.work.path  # the same job resumes
+    for changed, words in [(dict(duration=1.5), r"span \(--start/--duration\)"), (dict(outscale=3), "output size"),
+                           (dict(encoder_options=["g=6"]), "encoding: encoder_options")]:
+        with pytest.raises(OutputError, match=words):
+            plan(**changed)
+    first.work.remove()
+
+
+def test_folder_recursive_with_start_cuts_every_video_and_keeps_images_whole(indexed, clip, tmp_path):
+    import shutil
+
+    from vsr.cli import main
+    from vsr.video.image import read_image
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(indexed(), src / "a.mkv")
+    shutil.copy(indexed(), src / "sub" / "b.mkv")
+    shutil.copy(clip("still.png"), src / "sub" / "c.png")
+    args = ["upscale", str(src), str(out), "--recursive", "--start", "1", "--duration", "0.5", "--outscale", "2",
+            "--model", "bicubic", "--codec", "ffv1", "-q"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    for video in (out / "a.mkv", out / "sub" / "b.mkv"):
+        assert frame_timing(video).frames == 5 and (probe(video).video.width, probe(video).video.height) == (192, 128)
+    assert read_image(out / "sub" / "c.png").shape == (42, 66, 3)  # 33x21: whole, x2
+    assert_clean(out, {"a.mkv", "sub"})

@@ -27,7 +27,7 @@ class VsrGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo("vsr: interrupted; partial output removed", err=True)
-            ctx.exit(Cancelled.exit_code)
+            ctx.exit(Cancelled().exit_code)
 
 
 @click.group(cls=VsrGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,6 +3,8 @@
 The CLI prints ``str(error)`` without a traceback and exits with ``error.exit_code``.
 """
 
+import signal
+
 
 class VsrError(Exception):
     """Base class of every error the user can cause or fix."""
@@ -11,9 +13,13 @@ class VsrError(Exception):
 
 
 class InputError(VsrError):
-    """The input file or folder is missing, unreadable or not media."""
+    """The input file or folder is missing, unreadable or not media.
 
-    exit_code = 2
+    Exit status 8, not 2: 2 is click's (and argparse's) status for a usage error, and a script must
+    be able to tell "I called it wrong" from "this file is bad".
+    """
+
+    exit_code = 8
 
 
 class OutputError(VsrError):
@@ -51,6 +57,34 @@ class MemoryLimitError(VsrError):
 
 
 class Cancelled(VsrError):
-    """The user interrupted the job (Ctrl-C); partial output has been removed."""
+    """The user or a scheduler stopped the job (Ctrl-C, SIGTERM); partial output has been removed.
 
-    exit_code = 130
+    The exit status is the shell's for the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __reduce__(self):  # keep the signal across a worker process's pipe
+        return type(self), (str(self), self.signum)
+
+
+#: Exit statuses of the ``vsr`` command, documented in the README ("Exit status").
+EXIT_CODES = {
+    0: "success",
+    1: "some files of a folder failed (each was reported), or an unexpected error",
+    2: "usage error: an unknown option or a bad option value (click's convention)",
+    3: "output refused: exists, equals the input, unwritable, a missing folder, or the container cannot hold the streams",
+    4: "unknown model, or its weights are missing or do not match the manifest",
+    5: "ffmpeg missing, too old, or it failed (its last error line is shown)",
+    6: "dataset or training folder missing or without usable images",
+    7: "not even one frame fits the memory budget (--max-memory)",
+    8: "input missing, unreadable or not media",
+    130: "interrupted by Ctrl-C (SIGINT); partial output removed",
+    143: "stopped by SIGTERM; partial output removed (vsr train: checkpoint saved)",
+}

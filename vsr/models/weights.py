@@ -116,8 +116,10 @@ def bundled_weights(name):
     own = (f"train them with `vsr train --config training/recipes/{name}-photos.yaml`, then pass the "
            f"export as `vsr upscale --weights FILE` or `vsr bench --models {name}=FILE`")
     if entry is None:
+        ready = sorted(n for n, e in read_manifest(folder).items() if (folder / e.file).is_file())
+        others = f"pick one that has them ({', '.join(['bicubic', *ready])}; `vsr models` lists them)"
         raise WeightsError(f"this vsr has no weights for model '{name}' yet (none in {folder / MANIFEST}): "
-                           f"use --model bicubic, or {own}")
+                           f"{others}, or {own}")
     how = f"reinstall vsr (pip install from a complete clone, which carries weights/), or {own}"
     path = folder / entry.file
     if not path.is_file():

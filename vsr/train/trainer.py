@@ -331,7 +331,7 @@ class Trainer:
         except KeyboardInterrupt:
             self.save_checkpoint()
             raise Cancelled(f"training stopped at step {self.step}; checkpoint saved: rerun the same "
-                            "command with --resume to continue") from None
+                            "command with --resume to continue", stop.signum) from None
         finally:
             stop.restore()
             bar.close()
@@ -440,6 +440,7 @@ class _StopRequests:
 
     def __init__(self):
         self.requested = False
+        self.signum = signal.SIGINT  # the signal that asked to stop: the exit status is 128 + it
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -448,6 +449,7 @@ class _StopRequests:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def restore(self):
         for s, handler in self.previous.items():

@@ -16,7 +16,6 @@ import click
 from ..errors import Cancelled, VsrError
 from ..models.registry import PRECISIONS
 from ..runtime import RUNTIMES
-from .formats import VIDEO_CODECS
 
 #: Exit status when some files of a folder failed (each was reported).
 SOME_FAILED = 1
@@ -115,6 +114,43 @@ def _parse_shard(ctx, param, value):
         _fail(ctx, str(err), 2)
 
 
+def _parse_outscale(ctx, param, value):
+    if value is None:
+        return None
+    from .size import MAX_OUTSCALE
+
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = None
+    if scale is None or not 0 < scale <= MAX_OUTSCALE:  # also refuses nan and inf
+        _fail(ctx, f"--outscale takes a number in (0, {MAX_OUTSCALE}], e.g. 2, not {value!r}", 2)
+    return scale
+
+
+def _parse_pixels(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        pixels = int(value)
+    except ValueError:
+        pixels = 0
+    if pixels <= 0:
+        _fail(ctx, f"--{param.name} takes a positive number of pixels (e.g. 1920), not {value!r}", 2)
+    return pixels
+
+
+def _parse_encoder_options(ctx, param, value):
+    from ..errors import OutputError
+    from .formats import parse_encoder_options
+
+    try:
+        parse_encoder_options(value)  # the form only: the encoder's own verdict comes from the trial encode
+    except OutputError as err:
+        _fail(ctx, str(err), 2)
+    return tuple(value)
+
+
 @click.command("upscale")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
@@ -163,18 +199,59 @@ def _parse_shard(ctx, param, value):
 )
 @click.option(
     "--codec",
-    type=click.Choice(sorted(VIDEO_CODECS)),
+    metavar="ENCODER",
     default=None,
-    help="Video encoder [default: libx264; libvpx-vp9 for .webm].",
+    help="Any video encoder the ffmpeg in use lists (`ffmpeg -encoders`), e.g. libx265, libsvtav1, "
+    "h264_nvenc, hevc_qsv, ffv1 [default: libx264; libvpx-vp9 for .webm].",
 )
-@click.option("--crf", type=int, default=None, help="Constant quality (lower is better; default per codec).")
-@click.option("--preset", default=None, help="Encoder speed preset (libx264/libx265) [default: medium].")
+@click.option(
+    "--crf",
+    type=int,
+    default=None,
+    help="Constant quality, lower is better: the encoder's crf (NVENC: cq) [default per codec: x264 18, "
+    "x265 20, VP9/AV1 30; other encoders their own].",
+)
+@click.option(
+    "--preset", default=None, help="The encoder's speed preset (x264/x265: medium; NVENC: p1-p7; SVT-AV1: 0-13)."
+)
 @click.option(
     "--pix-fmt",
     default=None,
-    help="Output pixel format, e.g. yuv420p10le for 10-bit [default: yuv420p; bgr0 for ffv1].",
+    help="Output pixel format, e.g. yuv420p10le [default: yuv420p, bgr0 for ffv1; for a 10-bit source "
+    "the encoder's 10-bit format when it has one].",
+)
+@click.option(
+    "--encoder-opt",
+    "encoder_options",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=_parse_encoder_options,
+    help="Pass -KEY VALUE to the video encoder (repeatable), e.g. g=48 or x264-params=keyint=48:scenecut=0; "
+    "checked by a one-frame trial encode before any work.",
+)
+@click.option(
+    "--outscale",
+    metavar="F",
+    callback=_parse_outscale,
+    default=None,
+    help="Final scale over the input, 0 < F <= 4: x4, then an area-averaging downscale (e.g. 2).",
+)
+@click.option(
+    "--width", metavar="PIXELS", callback=_parse_pixels, default=None,
+    help="Output width (x4, then downscaled; the height keeps the aspect ratio unless --height is given too).",
+)
+@click.option(
+    "--height", metavar="PIXELS", callback=_parse_pixels, default=None,
+    help="Output height (x4, then downscaled; the width keeps the aspect ratio unless --width is given too).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (folders: redo finished files).")
+@click.option(
+    "--recursive",
+    "-r",
+    is_flag=True,
+    help="Folder input: its subfolders too, their tree mirrored under DST (without it they are skipped, "
+    "and said).",
+)
 @click.option(
     "--start",
     metavar="TIME",
@@ -239,7 +316,12 @@ def upscale_command(
     crf,
     preset,
     pix_fmt,
+    encoder_options,
+    outscale,
+    width,
+    height,
     overwrite,
+    recursive,
     start,
     duration,
     at,
@@ -255,7 +337,8 @@ def upscale_command(
 
     The output keeps the source's audio, subtitles, chapters, metadata and frame timing, and is
     written under a temporary name that is renamed only when complete. A folder input processes every
-    video and image in it, skipping those whose output exists; the exit status is non-zero if any failed.
+    video and image in it (and in its subfolders with --recursive), skipping those whose output exists;
+    the exit status is non-zero if any failed.
 
     Videos longer than --segment-seconds are made in segments in DST.vsr-work beside DST: after a
     crash, run the same command again and it resumes. --workers N spreads the segments over N
@@ -267,6 +350,8 @@ def upscale_command(
     """
     from .jobs import upscale_path
 
+    if outscale is not None and (width is not None or height is not None):
+        _fail(ctx, "--outscale and --width/--height are alternatives: give one of them", 2)
     load_upscaler = ModelFactory(model, weights, batch, tile, precision, runtime)
 
     def report(result):
@@ -291,12 +376,18 @@ def upscale_command(
             crf=crf,
             preset=preset,
             pix_fmt=pix_fmt,
+            encoder_options=encoder_options,
+            outscale=outscale,
+            width=width,
+            height=height,
             overwrite=overwrite,
             start=start,
             duration=duration,
             at=at,
             progress=not quiet,
             on_result=report,
+            recursive=recursive,
+            on_note=None if quiet else click.echo,
             segment_seconds=segment_seconds,
             workers=workers,
             shard=shard,
@@ -310,7 +401,7 @@ def upscale_command(
     except KeyboardInterrupt:
         if _debug(ctx):
             raise
-        _fail(ctx, "interrupted; partial output removed", Cancelled.exit_code)
+        _fail(ctx, "interrupted; partial output removed", Cancelled().exit_code)
     except Exception as err:
         if _debug(ctx):
             raise
@@ -390,6 +481,6 @@ def preview_command(ctx, src, dst, at, models, crop, overwrite, quiet):
     except KeyboardInterrupt:
         if _debug(ctx):
             raise
-        _fail(ctx, "interrupted; nothing written", Cancelled.exit_code)
+        _fail(ctx, "interrupted; nothing written", Cancelled().exit_code)
     if not quiet:
         click.echo(str(summary))

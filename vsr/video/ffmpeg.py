@@ -34,6 +34,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from ..errors import FFmpegError
 
@@ -91,6 +92,31 @@ def check_version(path: str) -> tuple[int, int] | None:
             f"verified (older ones shift timestamps); {fix}, or point it at an ffmpeg >= {want}"
         )
     return version
+
+
+@functools.lru_cache(maxsize=8)
+def _version_text(path: str) -> str:
+    """The release text of ``path -version`` (``9.0.2-static``), or ``unknown``."""
+    try:
+        proc = subprocess.run(
+            [path, "-hide_banner", "-version"], capture_output=True, timeout=30, check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = proc.stdout.decode("utf-8", "replace").splitlines()[:1]
+    m = _VERSION_LINE.match(first[0].strip()) if first else None
+    return m["text"] if m else "unknown"
+
+
+def ffmpeg_identity() -> dict:
+    """``{"version": "9.0.2-static", "path": ...}`` of the ffmpeg in use (:func:`ffmpeg_exe`).
+
+    A segmented job records it in its work folder: segments join bit-identically only when one ffmpeg
+    release made them all, so a resume with another one is refused (see :mod:`.workdir`).
+    """
+    path = ffmpeg_exe()
+    return {"version": _version_text(path), "path": path}
 
 
 def use_ffmpeg(path) -> None:
@@ -281,27 +307,133 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> tuple[in
     return proc.returncode, proc.stderr.decode("utf-8", "replace").splitlines()
 
 
-@functools.cache
-def _encoder_help(codec: str) -> tuple[str, ...]:
+def _query(exe: str, *args: str) -> tuple[str, ...]:
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec}"],
+        [exe, "-hide_banner", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
         check=False,
+        timeout=30,
     )
     return tuple(proc.stdout.decode("utf-8", "replace").splitlines())
 
 
+#: ``-encoders`` rows: `` V....D libx264   libx264 H.264 / AVC ... (codec h264)``.
+_ENCODER_ROW = re.compile(r"^ (?P<flags>[VAS][A-Z.]{5}) (?P<name>\S+)\s+(?P<text>.*)$")
+_CODEC_OF = re.compile(r"\(codec (?P<codec>[^)\s]+)\)\s*$")
+
+
+@dataclass(frozen=True)
+class EncoderListing:
+    """One row of ``ffmpeg -encoders``: ``kind`` is video, audio or subtitle; ``codec`` the format it makes."""
+
+    name: str
+    kind: str
+    codec: str
+    description: str
+
+
+@functools.cache
+def _encoders_of(exe: str) -> dict[str, EncoderListing]:
+    kinds = {"V": "video", "A": "audio", "S": "subtitle"}
+    found: dict[str, EncoderListing] = {}
+    for line in _query(exe, "-encoders"):
+        m = _ENCODER_ROW.match(line)
+        if m is None or m["name"] == "=":  # the legend (`` V..... = Video``)
+            continue
+        codec = _CODEC_OF.search(m["text"])
+        found[m["name"]] = EncoderListing(
+            m["name"], kinds[m["flags"][0]], codec["codec"] if codec else m["name"], m["text"].strip()
+        )
+    return found
+
+
+def encoders() -> dict[str, EncoderListing]:
+    """Every encoder the ffmpeg in use lists (``ffmpeg -encoders``), by name; asked once per binary."""
+    return _encoders_of(ffmpeg_exe())
+
+
+@functools.cache
+def _encoder_help(exe: str, codec: str) -> tuple[str, ...]:
+    return _query(exe, "-h", f"encoder={codec}")
+
+
 def has_encoder(codec: str) -> bool:
     """Whether this ffmpeg build has the named encoder (e.g. ``libx265``)."""
-    return any(line.startswith(f"Encoder {codec} ") for line in _encoder_help(codec))
+    return codec in encoders()
 
 
 def encoder_pix_fmts(codec: str) -> tuple[str, ...]:
     """Pixel formats the named encoder accepts (empty if unknown)."""
-    for line in _encoder_help(codec):
+    for line in _encoder_help(ffmpeg_exe(), codec):
         if "Supported pixel formats:" in line:
             return tuple(line.split(":", 1)[1].split())
     return ()
+
+
+def encoder_is_hardware(codec: str) -> bool:
+    """Whether ``-h encoder=`` lists the ``hardware`` capability (NVENC, VAAPI, Vulkan, AMF, ...)."""
+    for line in _encoder_help(ffmpeg_exe(), codec):
+        if "General capabilities:" in line:
+            return "hardware" in line.split(":", 1)[1].split()
+    return False
+
+
+@dataclass(frozen=True)
+class EncoderOption:
+    """A private option of an encoder as ``ffmpeg -h encoder=NAME`` lists it.
+
+    ``low``/``high``: its range (None where ffmpeg prints INT_MAX, FLT_MAX and the like); ``constants``:
+    the named values an int or flags option takes (NVENC's ``-preset p1`` ... ``p7``).
+    """
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    constants: tuple[str, ...] = ()
+
+
+_OPTION_ROW = re.compile(r"^  -(?P<name>\S+)\s+<(?P<type>[^>]+)>\s+[A-Z.]{11}\s?(?P<text>.*)$")
+_CONSTANT_ROW = re.compile(r"^     (?P<name>\S+)\s+(?:\S+\s+)?[A-Z.]{11}(?:\s|$)")
+_RANGE = re.compile(r"\(from (?P<low>\S+) to (?P<high>[^)\s]+)\)")
+
+
+def _bound(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None  # INT_MAX, FLT_MAX, INT_MIN, ...
+    return value if abs(value) < 1e15 else None
+
+
+@functools.cache
+def _options_of(exe: str, codec: str) -> dict[str, EncoderOption]:
+    options: dict[str, EncoderOption] = {}
+    current: dict | None = None
+    for line in _encoder_help(exe, codec):
+        m = _OPTION_ROW.match(line)
+        if m:
+            r = _RANGE.search(m["text"])
+            current = {
+                "name": m["name"],
+                "type": m["type"],
+                "low": _bound(r["low"]) if r else None,
+                "high": _bound(r["high"]) if r else None,
+                "constants": [],
+            }
+            options[m["name"]] = current
+            continue
+        c = _CONSTANT_ROW.match(line)
+        if c and current is not None:
+            current["constants"].append(c["name"])
+        elif not line.startswith(" "):
+            current = None  # the next section (another AVOptions block, or the end)
+    return {k: EncoderOption(**{**v, "constants": tuple(v["constants"])}) for k, v in options.items()}
+
+
+def encoder_options(codec: str) -> dict[str, EncoderOption]:
+    """The private options of the named encoder (``-h encoder=NAME``'s AVOptions), by name."""
+    return _options_of(ffmpeg_exe(), codec)

@@ -106,9 +106,27 @@ def stale_note(removed: list[tuple[Path, int]]) -> list[str]:
 
 
 def check_output_folder(dst: Path) -> None:
-    """Create ``dst``'s folder if missing and prove a file can be created there (removed at once)."""
+    """Prove a file can be created in ``dst``'s folder (it is removed at once).
+
+    The folder must exist: a typo in an output path must not create a tree of folders (ffmpeg
+    refuses such a path too). Folder jobs create their output folder with :func:`make_output_folder`.
+    """
     with AtomicOutput(dst):
         pass
+
+
+def make_output_folder(folder: Path) -> None:
+    """Create the output folder of a folder job (``vsr upscale DIR OUTDIR``) if missing; its parent
+    must exist, for the same reason as in :func:`check_output_folder`."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    if not folder.parent.is_dir():
+        raise OutputError(f"{folder}: its folder {folder.parent} does not exist; create it first or check the path")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot create it ({e.strerror or e}); choose another output folder") from e
 
 
 class AtomicOutput:
@@ -128,8 +146,9 @@ class AtomicOutput:
 
     def __enter__(self):
         folder = self.dst.parent
+        if not folder.is_dir():
+            raise OutputError(f"{self.dst}: the folder {folder} does not exist; create it first or check the path")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             while True:
                 fd, name = tempfile.mkstemp(prefix=f".{self.dst.stem}.tmp.", suffix=self.dst.suffix, dir=folder)
                 if self._locked(fd, name):

@@ -5,12 +5,14 @@
 
 The upscaler is any object with ``scale`` (int) and ``upscale(frames)`` mapping uint8 RGB
 (N, H, W, 3) to uint8 RGB (N, scale*H, scale*W, 3); it runs on the calling thread while ffmpeg decodes
-and encodes in their own processes, fed by two threads. Memory is bounded by the two queues, not by the
+and encodes in their own processes, fed by two threads (the writer's also downscales to the output
+size when one is asked for, see :mod:`.size`). Memory is bounded by the two queues, not by the
 video's length.
 
-Safety: every check that can fail without work (paths, extension, codec options, probe, a writable
-output folder) runs before the model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target, renamed
-only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
+Safety: every check that can fail without work (paths, extension, codec options, probe, output size,
+a writable output folder, a one-frame trial encode with the output's encoder settings) runs before the
+model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target,
+renamed only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
 temporary file is removed; the error raised is a :class:`~vsr.errors.VsrError` with a one-line message
 naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
 """
@@ -33,10 +35,7 @@ from tqdm import tqdm
 
 from ..errors import Cancelled, FFmpegError, InputError, ModelError, OutputError, VsrError
 from .ffmpeg import FFmpegProcess
-from .formats import (
-    EncodeOptions,
-    resolve_encode_options,
-)
+from .formats import EncodeOptions, resolve_encode_options, size_step
 from .memory import Budget, MemoryPlan, plan_memory, resolve_budget
 from .output import (
     AtomicOutput,
@@ -46,17 +45,20 @@ from .output import (
     remove_stale_temporaries,
     stale_note,
 )
-from .probe import MediaInfo, demuxed_end, probe
+from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
+from .size import MAX_OUTSCALE, OutputSize
 from .span import FrameRange, SeekMissed, Trim, decoder_starts, format_time, plan_trim
 from .writer import (
     FrameWriter,
     StreamPlan,
     SubtitleSide,
+    cover_files,
     encoder_command,
     needs_subtitle_side,
     plan_streams,
     subtitle_side_command,
+    trial_encode,
     trimmed_chapters,
 )
 
@@ -117,7 +119,7 @@ def sigterm_as_cancel() -> Iterator[None]:
         return
 
     def handler(signum, frame):
-        raise Cancelled("terminated (SIGTERM); partial output removed")
+        raise Cancelled("terminated (SIGTERM); partial output removed", signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -145,7 +147,7 @@ def signals_deferred(unfinished: Callable[[], bool]) -> Iterator[None]:
         for s, h in previous.items():
             signal.signal(s, h)
         if caught and unfinished():
-            raise Cancelled("interrupted; partial output removed")
+            raise Cancelled("interrupted; partial output removed", caught[0])
 
 
 @contextlib.contextmanager
@@ -171,27 +173,55 @@ class VideoJob:
     encode: EncodeOptions
     overwrite: bool
     notes: list[str] = field(default_factory=list)  # said in the summary (stale temporaries removed)
+    size: OutputSize = field(default_factory=OutputSize)  # the output's size (default: the model's x4)
     trim: Trim | None = None  # --start/--duration (see vsr.video.span)
+
+    def output_size(self, size: tuple[int, int], scale: int) -> tuple[int, int]:
+        """The output (width, height) for decoded frames of ``size`` upscaled x``scale``."""
+        return self.size.target(size, scale, size_step(self.encode.pix_fmt), self.encode.pix_fmt)
 
 
 def plan_video(
-    src, dst, *, codec=None, crf=None, preset=None, pix_fmt=None, overwrite=False, start=None, duration=None
+    src,
+    dst,
+    *,
+    codec=None,
+    crf=None,
+    preset=None,
+    pix_fmt=None,
+    encoder_options=None,
+    outscale=None,
+    width=None,
+    height=None,
+    overwrite=False,
+    start=None,
+    duration=None,
 ) -> VideoJob:
-    """Check paths and options and probe the input; creates nothing. Raises a :class:`VsrError`.
+    """Check paths and options, probe the input and trial-encode one small frame with the output's
+    encoder settings (see :func:`~vsr.video.writer.trial_encode`); creates nothing beside the output.
+    Raises a :class:`VsrError`.
 
     ``start``/``duration`` (seconds, ffmpeg's ``-ss``/``-t``) make only that span (see :mod:`.span`);
     a ``start`` at or beyond the end is refused here."""
     src, dst = Path(src), Path(dst)
     check_input_file(src)
     check_output_path(src, dst, overwrite=overwrite)
-    encode = resolve_encode_options(dst, codec, crf, preset, pix_fmt)
+    size = OutputSize.make(outscale, width, height)
     info = probe(src)
     if info.video is None:
         kinds = sorted({s.kind for s in info.streams}) or ["no streams"]
         raise InputError(f"{src}: has no video stream (it holds {', '.join(kinds)}); give a video file")
+    encode = resolve_encode_options(
+        dst, codec, crf, preset, pix_fmt, encoder_options, source_pix_fmt=info.video.pix_fmt
+    )
     trim = plan_trim(src, start, duration, info.duration)
+    job = VideoJob(src, dst, info, encode, overwrite, size=size, trim=trim)
+    if all(frame_size(info)):
+        job.output_size(frame_size(info), MAX_OUTSCALE)  # refuse a size past x4 now, not after the model loads
     check_output_folder(dst)
-    return VideoJob(src, dst, info, encode, overwrite, stale_note(remove_stale_temporaries(dst)), trim)
+    trial_encode(encode, dst)
+    job.notes = stale_note(remove_stale_temporaries(dst))
+    return job
 
 
 def span_seconds(job: VideoJob, duration: float | None = None) -> float | None:
@@ -208,11 +238,21 @@ def span_seconds(job: VideoJob, duration: float | None = None) -> float | None:
 
 
 def estimated_frames(job: VideoJob) -> int | None:
-    """Frames the output should hold, from the header (duration x nominal rate); None: unknown."""
+    """Frames the output should hold, from the header (duration, cut to the trim, x nominal rate; wrong
+    for a variable frame rate); None: unknown."""
     seconds, fps = span_seconds(job), job.info.video.fps
     if seconds and fps:
         return max(1, round(seconds * fps))
     return None
+
+
+def expected_frames(job: VideoJob) -> int | None:
+    """The frames the output should hold: for a whole video the frames its stream holds (see
+    :func:`~vsr.video.probe.frame_count`, right for a variable frame rate), else the estimate; for a
+    trimmed job the estimate over its span (the stream's count is the whole video's)."""
+    if job.trim is not None:
+        return estimated_frames(job)
+    return frame_count(job.src, job.info.video.index) or estimated_frames(job)
 
 
 def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
@@ -241,6 +281,7 @@ class Upscaling:
         self.scale = int(upscaler.scale)
         self.writer: FrameWriter | None = None
         self.size: tuple[int, int] | None = None  # input (width, height)
+        self.output_size: tuple[int, int] | None = None  # what the encoder gets (x scale, or resized)
         self.frames = 0
 
     def run(
@@ -255,6 +296,7 @@ class Upscaling:
             pixels = np.stack([f.pixels for f in chunk])
             if self.size is None:
                 self.size = (pixels.shape[2], pixels.shape[1])
+                self.output_size = self.job.output_size(self.size, self.scale)
             elif (pixels.shape[2], pixels.shape[1]) != self.size:
                 raise InputError(
                     f"{self.job.src}: frame size changes mid-stream ({self.size[0]}x{self.size[1]} -> "
@@ -275,10 +317,12 @@ class Upscaling:
         reader = self.reader
         time_base = reader.time_base or Fraction(1, 1000)
         command = self.encoder(time_base=time_base, offset=first.pts * time_base - self.origin, sar=reader.sar)
+        full = (self.size[0] * self.scale, self.size[1] * self.scale)
         self.writer = FrameWriter(
             command,
-            width=self.size[0] * self.scale,
-            height=self.size[1] * self.scale,
+            width=self.output_size[0],
+            height=self.output_size[1],
+            resize=self.output_size if self.output_size != full else None,
             time_base=time_base,
             frame_rate=reader.frame_rate,
             first_pts=first.pts,
@@ -286,18 +330,15 @@ class Upscaling:
         )
         self.writer.start()
 
-    @property
-    def output_size(self) -> tuple[int, int] | None:
-        return (self.size[0] * self.scale, self.size[1] * self.scale) if self.size else None
-
     def stop(self) -> None:
         if self.writer is not None:
             self.writer.stop()
 
 
 def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
+    """The frame counter on stderr (disabled unless ``progress``); its total is :func:`expected_frames`."""
     return tqdm(
-        total=estimated_frames(job),
+        total=expected_frames(job) if progress else None,
         initial=initial,
         unit="frame",
         desc=job.src.name,
@@ -324,18 +365,28 @@ class Estimate:
 
     It goes to stderr beside the progress bar, and only when the bar is on (not with ``-q``).
     ``done``: frames an earlier run made (resumed jobs); ``workers``: processes sharing the rest;
-    ``share``: the part of the frames this run makes (a shard's).
+    ``share``: the part of the frames this run makes (a shard's); ``total``: the frames of the whole
+    output, as the progress bar counts them (None: :func:`estimated_frames`, from the header).
     """
 
-    def __init__(self, job: VideoJob, *, enabled: bool, done: int = 0, workers: int = 1, share: float = 1.0):
+    def __init__(
+        self,
+        job: VideoJob,
+        *,
+        enabled: bool,
+        done: int = 0,
+        workers: int = 1,
+        share: float = 1.0,
+        total: int | None = None,
+    ):
         self.job, self.enabled, self.done, self.workers = job, enabled, done, max(1, workers)
-        self.share = share
+        self.share, self.total = share, total
         self.line: str | None = None
 
     def first_batch(self, frames: int, seconds: float, output_size: tuple[int, int]) -> None:
         if self.line is not None:
             return
-        total = estimated_frames(self.job)
+        total = self.total if self.total is not None else estimated_frames(self.job)
         w, h = output_size
         per_frame = seconds / max(1, frames)
         count = f"{total} frames" if total is not None else "an unknown number of frames (the header does not say)"
@@ -360,7 +411,7 @@ class Estimate:
 def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
     """What the summary tells the user about a finished video (the same for one pass or segments)."""
     video = job.info.video
-    notes = list(job.notes) + list(plan.notes)
+    notes = list(job.notes) + list(job.encode.notes) + list(plan.notes)
     if job.trim is not None:
         notes.append(f"cut {job.trim.describe()}")
     rotation = round(video.rotation) % 360
@@ -468,11 +519,11 @@ def run_video(
     memory = memory_plan(job, upscaler, batch, max_memory)
     batch = memory.batch
     bar = progress_bar(job, progress)
-    estimate = Estimate(job, enabled=progress)
+    estimate = Estimate(job, enabled=progress, total=bar.total)
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
     origin = job.trim.start if job.trim else Fraction(0)
     try:
-        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+        with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
             try:
                 with user_errors(job, "partial output removed"), trim_inputs(job, plan) as inputs:
                     encoder = functools.partial(

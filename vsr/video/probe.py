@@ -14,6 +14,9 @@ and its ``showinfo`` no ``duration``).
   (so they compare directly with what the pipeline's reader sees). Tests use it to compare input and
   output.
 - :func:`demuxed_end` reads packets only (no decoding) to tell where the data really ends.
+- :func:`attached_picture` reads the picture of a cover-art stream.
+- :func:`frame_count` says how many frames a video stream holds (the container's count, else its
+  packets counted): the progress bar's total, right for variable frame rates too.
 
 The pipeline's reader still parses ``showinfo`` lines from the ffmpeg it runs (it needs the frames
 themselves from that process); the patterns for them live here.
@@ -293,6 +296,56 @@ def demuxed_end(path) -> float | None:
         return None if end is None else float(end - start)
     finally:
         container.close()
+
+def frame_count(path, stream: int) -> int | None:
+    """How many frames the video stream ``stream`` of ``path`` holds, None if that cannot be told.
+
+    The container's own count where it keeps one (MP4/MOV sample tables, AVI), else the stream's packets
+    counted by a demux-only pass (no decoding: one read through the file; a packet is a frame for the
+    codecs we decode). Unlike duration x frame rate, right for a variable frame rate: Matroska reports
+    the highest rate as the stream's.
+    """
+    import av
+
+    try:
+        container = _open(Path(path))
+    except InputError:
+        return None
+    try:
+        chosen = container.streams[stream]
+        if chosen.frames and chosen.frames > 0:
+            return int(chosen.frames)
+        count = 0
+        try:
+            for packet in container.demux(chosen):
+                if packet.size:  # not the empty packet that ends demuxing
+                    count += 1
+        except (av.error.FFmpegError, ValueError):
+            return None  # damaged: the estimate will do for a progress bar
+        return count or None
+    finally:
+        container.close()
+
+
+def attached_picture(path, stream: int) -> bytes | None:
+    """The picture (its encoded bytes: a JPEG, a PNG) of the attached-picture stream ``stream``: cover art.
+
+    FFmpeg queues an attached picture's one packet ahead of all others, so this reads next to nothing.
+    """
+    import av
+
+    container = _open(Path(path))
+    try:
+        try:
+            for packet in container.demux(container.streams[stream]):
+                if packet.size:
+                    return bytes(packet)
+        except (av.error.FFmpegError, ValueError):
+            pass
+        return None
+    finally:
+        container.close()
+
 
 @dataclass(frozen=True)
 class FrameTiming:

@@ -53,7 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import Cancelled, FFmpegError, InputError, OutputError, VsrError
-from .ffmpeg import FFmpegProcess
+from .ffmpeg import FFmpegProcess, ffmpeg_identity
 from .memory import Budget, reader_queue_for, resolve_budget
 from .output import AtomicOutput
 from .pipeline import (
@@ -77,7 +77,7 @@ from .probe import demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
 from .span import SEEK_MARGINS, SeekMissed
 from .workdir import HOST, SegmentRecord, WorkFolder, source_identity, work_folder_for
-from .writer import concat_command, plan_streams, segment_encoder_command
+from .writer import concat_command, cover_files, plan_streams, segment_encoder_command
 
 #: Segment length when none is given; videos no longer than one segment run in a single pass.
 DEFAULT_SEGMENT_SECONDS = 30
@@ -199,22 +199,20 @@ def plan_segmented(
     count = max(1, math.ceil(Fraction(math.floor(duration * 100), 100) / seconds))
     if existing and Fraction(existing["segment_seconds"]) == seconds:
         count = existing["segments"]  # a header read differently must not renumber finished segments
-    encode = job.encode
     manifest = {
         "output": job.dst.name,
         "source": source_identity(job.src),
         "model": identity() if callable(identity) else identity,
-        "encode": {
-            "container": encode.container.muxer,
-            "codec": encode.codec.name,
-            "crf": encode.crf,
-            "preset": encode.preset,
-            "pix_fmt": encode.pix_fmt,
-        },
+        "encode": job.encode.identity(),  # codec, quality, pixel format and every --encoder-opt
         "segment_seconds": _decimal(seconds),
         "segments": count,
-        "trim": job.trim.identity() if job.trim is not None else None,
+        "ffmpeg": ffmpeg_identity(),  # another release encodes (and joins) differently: refused on resume
     }
+    # Absent when unset, so folders made before --start/--duration or --outscale existed resume.
+    if job.trim is not None:
+        manifest["trim"] = job.trim.identity()  # the span: segments of another one are refused
+    if job.size.identity() is not None:  # x4: no key
+        manifest["output_size"] = job.size.identity()
     work = WorkFolder.open(folder, manifest, job.dst.suffix)
     return SegmentedJob(job, work, seconds, count, shard)
 
@@ -354,7 +352,7 @@ def _cancel(signum, frame):
     """A worker's SIGINT/SIGTERM: stop once; a second signal must not cut the clean-up short."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Cancelled("worker stopped")
+    raise Cancelled("worker stopped", signum)
 
 
 def _portable(error: BaseException) -> BaseException:
@@ -584,7 +582,7 @@ def run_segmented(
     if not merge:
         bar = progress_bar(job, progress, initial=frames_before)
         share = 1.0 if sjob.shard is None else len(sjob.share()) / sjob.count
-        estimate = Estimate(job, enabled=progress, done=frames_before, share=share)
+        estimate = Estimate(job, enabled=progress, done=frames_before, share=share, total=bar.total)
         try:
             with sigterm_as_cancel():
                 _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes, estimate)
@@ -595,7 +593,9 @@ def run_segmented(
                                   f"worked ({work.path.name} was merged and removed): {done}") from None
             kept = not _forget_if_empty(sjob)
             if isinstance(e, (KeyboardInterrupt, Cancelled)):
-                raise Cancelled(f"{job.src}: interrupted; {_kept(sjob) if kept else 'nothing was finished'}") from None
+                signum = e.signum if isinstance(e, Cancelled) else signal.SIGINT
+                raise Cancelled(f"{job.src}: interrupted; {_kept(sjob) if kept else 'nothing was finished'}",
+                                signum) from None
             raise
         finally:
             bar.close()
@@ -672,7 +672,7 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
     listing.write_text("\n".join(lines) + "\n")
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
     origin = job.trim.start if job.trim is not None else 0  # segments keep the source's times
-    with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out:
+    with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
         proc = None
         try:
             with user_errors(job, _kept(sjob)), trim_inputs(job, plan) as inputs:

@@ -4,8 +4,11 @@
 
 - ``manifest.json``: what the segments are made of: the source's identity (size, mtime, sha256 of its
   first MiB), the model identity and every option that changes pixels, the segment length and count,
-  and the span of a trimmed job (``--start``/``--duration``).
-  A job whose manifest differs refuses the folder (``--restart`` discards it).
+  the span of a trimmed job (``--start``/``--duration``), the output size when not x4, and the ffmpeg
+  release (and path) that encodes them. A job whose manifest differs refuses the folder
+  (``--restart`` discards it); for another ffmpeg release the refusal names the one that made the
+  segments, since only with it do resumed segments stay bit-identical. (The path is not compared: the
+  same release installed elsewhere, on another machine of a sharded job say, is the same ffmpeg.)
 - ``seg-00003.lock``: a claim, created with ``O_CREAT|O_EXCL`` so two processes (or two machines on a
   shared filesystem) never take the same segment. It names its host and pid and is touched every
   :data:`HEARTBEAT_SECONDS`; a claim is stale when its process is gone (same host) or it has not been
@@ -214,9 +217,11 @@ class WorkFolder:
         old = cls.existing_manifest(path)
         changes = describe_changes(old, manifest)
         if changes:
-            raise OutputError(
-                f"{path}: holds segments of another job ({'; '.join(changes)}); pass --restart to discard them"
-            )
+            hint = "pass --restart to discard them"
+            made_by = old.get("ffmpeg") or {}
+            if _ffmpeg_release(old) != _ffmpeg_release(manifest) and made_by.get("path"):
+                hint = f"rerun with the ffmpeg that made them (--ffmpeg {made_by['path']}) to resume, or {hint}"
+            raise OutputError(f"{path}: holds segments of another job ({'; '.join(changes)}); {hint}")
         return cls(path, old, extension)
 
     # -- names -----------------------------------------------------------------------------------
@@ -370,11 +375,17 @@ _WATCHED = {
     "source": "the source file changed",
     "model": "model",
     "encode": "encoding",
+    "output_size": "output size",
     "scale": "scale",
     "segment_seconds": "segment length",
     "segments": "segment count",
     "trim": "span (--start/--duration)",
+    "ffmpeg": "ffmpeg",
 }
+
+
+def _ffmpeg_release(manifest: dict) -> str | None:
+    return (manifest.get("ffmpeg") or {}).get("version")
 
 
 def describe_changes(old: dict, new: dict) -> list[str]:
@@ -386,6 +397,9 @@ def describe_changes(old: dict, new: dict) -> list[str]:
             continue
         if key == "source":
             changes.append(label)
+        elif key == "ffmpeg":
+            if _ffmpeg_release(old) != _ffmpeg_release(new):
+                changes.append(f"made by {_ffmpeg_words(a)}, this run has {_ffmpeg_words(b)}")
         elif isinstance(a, dict) and isinstance(b, dict):
             diffs = [
                 f"{k} {_short(a.get(k))} -> {_short(b.get(k))}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
@@ -394,6 +408,12 @@ def describe_changes(old: dict, new: dict) -> list[str]:
         else:
             changes.append(f"{label} {a} -> {b}")
     return changes
+
+
+def _ffmpeg_words(identity: dict | None) -> str:
+    if not identity:
+        return "an unrecorded ffmpeg"
+    return f"ffmpeg {identity.get('version')} ({identity.get('path')})"
 
 
 def _short(value) -> str:

@@ -1,9 +1,15 @@
 """Encoding upscaled frames with ffmpeg, carrying over everything else from the source.
 
 The encoder ffmpeg has two inputs: our frames as Matroska on stdin (see :mod:`.matroska`, which keeps
-each frame's own timestamp) and the source file, from which audio, subtitles, attachments, chapters and
-metadata are mapped. Audio and subtitles are stream-copied where the output container can hold them,
-otherwise converted, and each such decision becomes a note in the summary.
+each frame's own timestamp) and the source file, from which audio, subtitles, attachments, cover art,
+chapters and metadata are mapped. Audio and subtitles are stream-copied where the output container can
+hold them, otherwise converted, and each such decision becomes a note in the summary.
+
+Cover art (a video stream whose disposition is ``attached_pic``: one picture, not frames) is never
+upscaled. MP4 keeps it as such a stream (stream copy); Matroska keeps covers as attachments, which
+ffmpeg's muxer does not make of an attached-picture stream, so the picture is read out of the source
+into a temporary file and attached (``-attach``) with its MIME type and name (the source's, else
+``cover.jpg``/``cover.png`` as Matroska names covers). Elsewhere it is dropped, with a note.
 
 Timing: the encoder's time base is the source stream's, so timestamps round-trip exactly (nanoseconds in
 the pipe are far finer than any real time base). Input 0 is given ``-itsoffset`` equal to the first
@@ -23,8 +29,14 @@ stream-copied from it with the same cut, which does shift them.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import re
+import shutil
+import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,11 +44,12 @@ from pathlib import Path
 import ffmpeg as ffmpeg_python
 import numpy as np
 
-from ..errors import FFmpegError
-from .ffmpeg import FFmpegProcess, ffmpeg_exe, media_arg
-from .formats import TEXT_SUBTITLES, Container, EncodeOptions
+from ..errors import FFmpegError, OutputError
+from .ffmpeg import FFmpegProcess, clean_message, ffmpeg_exe, log_level, media_arg
+from .formats import COVER_CODECS, COVER_MIMETYPES, TEXT_SUBTITLES, Container, EncodeOptions
 from .matroska import RawVideoMuxer
-from .probe import MediaInfo, StreamInfo
+from .probe import MediaInfo, StreamInfo, attached_picture
+from .size import resize_frame
 from .span import Trim, seconds_arg
 
 _END = object()
@@ -48,6 +61,31 @@ class StreamPlan:
 
     streams: list[tuple[StreamInfo, dict]] = field(default_factory=list)  # (source stream, codec options)
     notes: list[str] = field(default_factory=list)
+    #: Covers to attach (Matroska): (source stream, MIME type, file name); see :func:`cover_files`.
+    covers: list[tuple[StreamInfo, str, str]] = field(default_factory=list)
+    #: The covers' pictures as files, while :func:`cover_files` holds them (one per entry of ``covers``).
+    cover_paths: list[Path] = field(default_factory=list)
+    #: Muxer options that replace the container's for this file (MP4 with cover art: see plan_streams).
+    options: dict = field(default_factory=dict)
+
+
+#: Global metadata keys ffmpeg's MP4 muxer stores without ``use_metadata_tags``: the iTunes ``ilst`` atoms
+#: and the container's own fields. ffmpeg writes cover art (``covr``) only in that ``ilst``, never with
+#: ``use_metadata_tags``, which keeps any key (a phone's ``com.apple.quicktime.*``) but no cover.
+_ILST_KEYS = frozenset({
+    "title", "artist", "album_artist", "composer", "album", "date", "encoder", "encoding_tool", "comment",
+    "genre", "copyright", "grouping", "lyrics", "description", "synopsis", "show", "episode_id", "network",
+    "keywords", "track", "disc", "compilation", "gapless_playback", "hd_video", "media_type", "rating",
+    "tempo", "podcast", "category", "location", "major_brand", "minor_version", "compatible_brands",
+    "creation_time",
+})
+
+
+def _mp4_cover_conflict(info: MediaInfo, container: Container) -> str | None:
+    """The first source metadata key an MP4 keeps only without cover art (None: no conflict)."""
+    if "use_metadata_tags" not in container.options.get("movflags", ""):
+        return None
+    return next((k for k in info.metadata if k.lower() not in _ILST_KEYS), None)
 
 
 def _can_copy(codec: str, allowed: frozenset | None) -> bool:
@@ -98,42 +136,82 @@ def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> Stream
                 plan.notes.append(f"dropped attachment {s.metadata.get('filename', s.codec)} ({ext} cannot hold it)")
         elif s.kind == "data":
             dropped_data += 1
+        elif s.kind == "video" and s.attached_pic:
+            how = container.cover_art
+            conflict = _mp4_cover_conflict(info, container) if how == "stream" else None
+            if how is None or s.codec not in COVER_CODECS[how] or conflict:
+                why = f"{ext} cannot hold it" if how is None else f"{ext} cannot hold {s.codec} cover art"
+                if conflict:
+                    why = f"{ext} cannot hold it beside metadata such as {conflict}; use .mkv to keep both"
+                plan.notes.append(f"dropped cover art #{s.index} ({why})")
+            elif how == "stream":
+                n = 1 + sum(1 for kept, _ in plan.streams if kept.kind == "video")  # v:0 is the upscaled video
+                plan.streams.append((s, {f"c:v:{n}": "copy", f"disposition:v:{n}": "attached_pic"}))
+                flags = container.options["movflags"].replace("+use_metadata_tags", "")
+                plan.options["movflags"] = flags  # every key the source has fits the ilst that holds covr
+            else:
+                mimetype = COVER_MIMETYPES[s.codec]
+                default = f"cover.{'jpg' if s.codec == 'mjpeg' else s.codec}"
+                name = next((v for k, v in s.metadata.items() if k.lower() == "filename"), None) or default
+                plan.covers.append((s, mimetype, name))
         elif s.kind == "video" and s is not info.video:
-            plan.notes.append(
-                f"dropped extra video stream #{s.index} ({s.codec}{', cover art' if s.attached_pic else ''})"
-            )
+            plan.notes.append(f"dropped extra video stream #{s.index} ({s.codec})")
     if dropped_data:
         plan.notes.append(f"dropped {dropped_data} data stream(s) (timecode/sensor data)")
     return plan
 
 
 def _video_filters(video, encode: EncodeOptions, sar: Fraction):
-    """Pixel aspect, RGB -> YCbCr (BT.709, tagged) unless the output is RGB, and the output pixel format."""
+    """Pixel aspect, RGB -> YCbCr (BT.709, tagged) unless the output is RGB, the output pixel format,
+    and for an encoder that takes device frames (VAAPI, Vulkan) the upload."""
     if sar != 1:
         video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
     if not encode.is_rgb:
         # Say which matrix we convert with, and tag the output with it, so players do not guess.
         video = video.filter("scale", out_color_matrix="bt709", out_range="tv", flags="bicubic+accurate_rnd")
-    return video.filter("format", encode.pix_fmt)
+    video = video.filter("format", encode.pix_fmt)
+    if encode.codec.hw_upload is not None:
+        video = video.filter("hwupload")
+    return video
 
 
 def _video_encoder_options(encode: EncodeOptions, time_base: Fraction) -> dict:
-    """The encoder's options: codec, quality, colour tags, and the source's time base for exact timestamps."""
+    """The encoder's options: codec, quality, colour tags, the source's time base for exact timestamps,
+    and the user's ``--encoder-opt`` pairs (for the video stream only: ``-KEY:v VALUE``)."""
     codec = encode.codec
+    user = dict(encode.encoder_options)
+    defaults = dict(codec.options)
+    for key, value in user.items():
+        if key.endswith("-params") and key in defaults:
+            user[key] = f"{defaults[key]}:{value}"  # x265-params: keep log-level=error, theirs last wins
+        defaults.pop(key, None)
+        defaults.pop(f"{key}:v", None)
     kwargs: dict = {
         "c:v": codec.name,
-        "pix_fmt": encode.pix_fmt,
         "fps_mode": "passthrough",
         "enc_time_base": f"{time_base.numerator}/{time_base.denominator}",
-        **codec.options,
+        **defaults,
     }
+    if codec.hw_upload is None:  # device frames carry their own format
+        kwargs["pix_fmt"] = encode.pix_fmt
     if encode.crf is not None:
-        kwargs["crf"] = str(encode.crf)
+        kwargs[codec.crf_option] = _number(encode.crf)
     if encode.preset is not None:
         kwargs["preset"] = encode.preset
     if not encode.is_rgb:
         kwargs.update(colorspace="bt709", color_primaries="bt709", color_trc="bt709", color_range="tv")
+    kwargs.update({f"{key}:v": value for key, value in user.items()})
     return kwargs
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _global_args(encode: EncodeOptions) -> list[str]:
+    if encode.codec.hw_upload is None:
+        return []
+    return ["-init_hw_device", f"{encode.codec.hw_upload}=vsr", "-filter_hw_device", "vsr"]
 
 
 def _frames_input(offset: Fraction):
@@ -141,14 +219,19 @@ def _frames_input(offset: Fraction):
     return ffmpeg_python.input("pipe:0", format="matroska", itsoffset=f"{float(offset):.9f}")
 
 
-def _compile(out, tmp: Path, encode: EncodeOptions) -> list[str]:
-    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
+def _compile(out, tmp: Path, encode: EncodeOptions, extra: list[str] = ()) -> list[str]:
+    """The command line; ``extra`` output options go in as they are (ffmpeg-python cannot repeat a key)."""
+    out = out.global_args(
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y", *_global_args(encode)
+    )
     args = out.compile(cmd=ffmpeg_exe())
+    extra = list(extra)
     if encode.container.muxer in ("mp4", "mov"):
-        # The source's brand fields describe its own file, not ours; ffmpeg-python cannot repeat a key.
-        blank = [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+        # The source's brand fields describe its own file, not ours.
+        extra += [a for key in ("major_brand", "minor_version", "compatible_brands") for a in ("-metadata", f"{key}=")]
+    if extra:
         at = args.index(media_arg(tmp))  # ffmpeg-python puts global options last, so find the output name
-        args[at:at] = blank
+        args[at:at] = extra
     return args
 
 
@@ -242,7 +325,9 @@ def _mux_command(
     if side is not None:
         # seek_timestamp: -ss is a time in the file, not after its own start (its first cue's time)
         side_input = ffmpeg_python.input(media_arg(side.path), seek_timestamp="1", **trim.input_options())
-    kwargs: dict = {"format": encode.container.muxer, **video_options, **encode.container.options}
+    kwargs: dict = {
+        "format": encode.container.muxer, **video_options, **encode.container.options, **plan.options
+    }
     if trim is not None:
         if trim.start:  # (at 0 it would drop an AAC priming packet, which has a negative time)
             kwargs.update({"copypriorss:a": "0", "copypriorss:s": "0"})
@@ -252,9 +337,9 @@ def _mux_command(
         kwargs["tag:v"] = encode.codec.mp4_tag
     outputs = [video]
     streams: list[tuple[str, int, int]] = []  # (kind letter, output index of that kind, source index)
-    counters: dict[str, int] = {}
+    counters: dict[str, int] = {"v": 1}  # v:0 is ours; the source's cover art follows
     for stream, opts in plan.streams:
-        letter = {"audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
+        letter = {"video": "v", "audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
         n = counters.get(letter, 0)
         counters[letter] = n + 1
         if side is not None and stream.index in side.streams:
@@ -282,7 +367,42 @@ def _mux_command(
     )
     for letter, n, source_index in streams:
         kwargs[f"map_metadata:s:{letter}:{n}"] = f"{at}:s:{source_index}"
-    return _compile(ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs), tmp, encode)
+    attach: list[str] = []
+    if plan.covers:
+        assert len(plan.cover_paths) == len(plan.covers), "cover art is attached inside cover_files()"
+        first = counters.get("t", 0)  # ffmpeg numbers -attach streams after the mapped attachments
+        for k, ((_, mimetype, name), path) in enumerate(zip(plan.covers, plan.cover_paths)):
+            t = f"-metadata:s:t:{first + k}"
+            attach += ["-attach", media_arg(path), t, f"mimetype={mimetype}", t, f"filename={name}"]
+    return _compile(ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs), tmp, encode, attach)
+
+
+@contextlib.contextmanager
+def cover_files(src: Path, plan: StreamPlan) -> Iterator[None]:
+    """While active, ``plan.cover_paths`` names a temporary file holding each cover to attach.
+
+    A cover whose picture cannot be read is dropped from the plan, with a note.
+    """
+    if not plan.covers:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="vsr-cover-"))
+    try:
+        kept = []
+        for stream, mimetype, name in plan.covers:
+            data = attached_picture(src, stream.index)
+            if not data:
+                plan.notes.append(f"dropped cover art #{stream.index} (its picture cannot be read)")
+                continue
+            path = folder / f"{len(kept)}{Path(name).suffix}"
+            path.write_bytes(data)
+            kept.append((stream, mimetype, name))
+            plan.cover_paths.append(path)
+        plan.covers[:] = kept
+        yield
+    finally:
+        plan.cover_paths.clear()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def encoder_command(
@@ -353,6 +473,82 @@ def concat_command(
     )
 
 
+#: The trial encode's frame: small enough to cost a tenth of a second, above hardware encoders' minimum sizes.
+TRIAL_SIZE = (256, 144)
+_TRIALS: dict[tuple, str | None] = {}
+# Encoders that ignore a bad setting with a warning rather than fail: take those warnings as refusals.
+_OPTION_WARNING = re.compile(r"option|invalid value|has not been used for any stream", re.IGNORECASE)
+_UNUSED_OPTION = re.compile(r"AVOption (\S+) .*has not been used for any stream")
+_LIBRARY_ERROR = re.compile(r"^[\w-]+ ?\[error\]:? ")  # x264 [error]: ... (a library's own log line)
+
+
+def trial_command(encode: EncodeOptions, tmp: Path) -> list[str]:
+    """One grey frame through the very filters, encoder settings and muxer of the real output."""
+    w, h = TRIAL_SIZE
+    frames = ffmpeg_python.input(f"color=c=gray:s={w}x{h}:r=25,format=rgb24", format="lavfi")
+    video = _video_filters(frames["0"], encode, Fraction(1))
+    options = {
+        "format": encode.container.muxer,
+        "frames:v": "1",
+        **_video_encoder_options(encode, Fraction(1, 25)),
+        **encode.container.options,
+    }
+    if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
+        options["tag:v"] = encode.codec.mp4_tag
+    return _compile(ffmpeg_python.output(video, media_arg(tmp), **options), tmp, encode)
+
+
+def _trial_refusal(lines: list[str], encode: EncodeOptions, rc: int) -> str | None:
+    """ffmpeg's reason for refusing the trial (its most telling line), None if it took everything."""
+    errors, warnings = [], []
+    for line in lines:
+        ctx, level, msg = log_level(line)
+        if level in ("error", "fatal", "panic") or (not level and _LIBRARY_ERROR.match(line)):
+            errors.append(clean_message(_LIBRARY_ERROR.sub("", msg) if not level else msg))
+        elif level == "warning" and _OPTION_WARNING.search(msg) and (encode.codec.name in ctx or "out#" in ctx):
+            unused = _UNUSED_OPTION.search(msg)
+            warnings.append(f"{encode.codec.name} has no option {unused[1]}" if unused else clean_message(msg))
+    if rc == 0 and not warnings:
+        return None
+    pool = errors or warnings or [f"ffmpeg exited with status {rc}"]
+    line = next((m for m in pool if "option" in m.lower()), pool[0])
+    for key, _ in encode.encoder_options:
+        line = line.replace(f"{key}:v", key)
+    return line
+
+
+def trial_encode(encode: EncodeOptions, dst: Path) -> None:
+    """Encode one small frame with ``encode`` into the output's container, before any real work.
+
+    Catches what only the encoder and muxer can judge: an ``--encoder-opt`` it has not or rejects
+    (including settings libraries ignore with a warning, such as an unknown ``x264-params`` key), a
+    preset it does not know, a hardware encoder without its device, a codec the container cannot hold.
+    About 0.1 s; the verdict is kept per command, so a folder of videos asks once. Writes only a file
+    in the system's temporary folder, removed at once. Raises :class:`OutputError` with ffmpeg's line.
+    """
+    with tempfile.TemporaryDirectory(prefix="vsr-trial-") as folder:
+        tmp = Path(folder) / f"trial{dst.suffix.lower()}"
+        command = trial_command(encode, tmp)
+        key = tuple(a if a != media_arg(tmp) else "<out>" for a in command)
+        if key not in _TRIALS:
+            try:
+                proc = subprocess.run(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    timeout=120, start_new_session=True, check=False,
+                )
+            except subprocess.TimeoutExpired:
+                refusal = "the encoder did not finish one frame in 120 s"
+            else:
+                refusal = _trial_refusal(proc.stderr.decode("utf-8", "replace").splitlines(), encode, proc.returncode)
+            _TRIALS[key] = refusal
+    refusal = _TRIALS[key]
+    if refusal is not None:
+        raise OutputError(
+            f"{dst}: {encode.codec.name} refused these settings (nothing was upscaled): {refusal}; "
+            "check --codec, --preset, --pix-fmt and --encoder-opt"
+        )
+
+
 class FrameWriter:
     """Feeds upscaled frames to the encoder from a thread; :meth:`finish` waits for a clean end.
 
@@ -371,6 +567,7 @@ class FrameWriter:
         first_pts: int,
         dst: Path,
         queue_size: int = 1,
+        resize: tuple[int, int] | None = None,
     ):
         self.command = command
         self.width, self.height = width, height
@@ -380,6 +577,7 @@ class FrameWriter:
         self.default_duration_ns = round(1_000_000_000 / frame_rate) if frame_rate else None
         self.first_pts = first_pts
         self.dst = dst
+        self.resize = resize  # (width, height) to downscale each frame to, on this thread (see .size)
         self.adjusted = 0  # timestamps we had to nudge
         self.frames_written = 0
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
@@ -410,6 +608,8 @@ class FrameWriter:
                         self.adjusted += 1
                     self._last_pts = p
                     duration = self._ns(d) if d else (self.default_duration_ns or 0)
+                    if self.resize is not None:
+                        frame = resize_frame(frame, self.resize)
                     muxer.write(frame, self._ns(p - self.first_pts), duration)
                     self.frames_written += 1
             self.proc.proc.stdin.close()
