@@ -6,6 +6,9 @@ Public API::
     up = vsr.load_model("perpix")                 # an Upscaler: uint8 (N,H,W,3) -> (N,4H,4W,3)
     vsr.upscale_video("in.mp4", "out.mp4", up)    # streams, keeps audio, atomic output
     vsr.upscale_image("in.png", "out.png", up)
+    vsr.upscale_video("in.mp4", "part.mp4", up, start=83, duration=10)   # ffmpeg's -ss/-t
+    vsr.preview("in.mp4", "pick.png", {"bicubic": vsr.load_model("bicubic"), "mse": vsr.load_model("mse")},
+                at=83)                            # the same crop from each model, side by side
 """
 
 import os
@@ -37,4 +40,11 @@ def upscale_image(src, dst, upscaler, **options):
     return _run(src, dst, upscaler, **options)
 
 
-__all__ = ["load_model", "upscale_video", "upscale_image", "__version__"]
+def preview(src, dst, upscalers, **options):
+    """See ``vsr.video.preview.make_preview``."""
+    from vsr.video.preview import make_preview
+
+    return make_preview(src, dst, upscalers, **options)
+
+
+__all__ = ["load_model", "upscale_video", "upscale_image", "preview", "__version__"]

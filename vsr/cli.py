@@ -88,9 +88,10 @@ def _register_optional_commands():
     from vsr.bench.command import bench_command
     from vsr.export_command import export_command
     from vsr.train.command import train_command
-    from vsr.video.command import upscale_command
+    from vsr.video.command import preview_command, upscale_command
 
     main.add_command(upscale_command)
+    main.add_command(preview_command)
     main.add_command(bench_command)
     main.add_command(train_command)
     main.add_command(export_command)

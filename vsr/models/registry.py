@@ -106,6 +106,15 @@ def generator_source(path, arch, sha256, precision="float32"):
                        precision="float32" if precision == "float32" else precision)
 
 
+def present_models():
+    """The models that need no weights (``bicubic``), then every network whose bundled weights file is
+    present, in registry order."""
+    manifest, folder = weights_mod.read_manifest(), weights_mod.weights_dir()
+    baselines = [name for name, spec in MODELS.items() if spec.arch is None]
+    return baselines + [name for name, spec in MODELS.items() if spec.arch is not None
+                        and name in manifest and (folder / manifest[name].file).is_file()]
+
+
 def load_labelled(entries, **options):
     """``{label: upscaler}`` for entries that are a model name (its bundled weights) or
     ``LABEL=FILE``: a generator weights file (e.g. a training run's export), scored or shown as

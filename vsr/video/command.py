@@ -94,6 +94,17 @@ def _parse_memory(ctx, param, value):
         _fail(ctx, str(err), 2)
 
 
+def _parse_time(ctx, param, value):
+    if value is None:
+        return None
+    from .span import parse_time
+
+    try:
+        return parse_time(value, f"--{param.name}")
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
+
+
 def _parse_shard(ctx, param, value):
     if value is None:
         return None
@@ -245,6 +256,25 @@ def _parse_encoder_options(ctx, param, value):
     "and said).",
 )
 @click.option(
+    "--start",
+    metavar="TIME",
+    callback=_parse_time,
+    help="Make the video from TIME (seconds, or [HH:]MM:SS[.ms]; ffmpeg's -ss): the first frame is the one "
+    "shown then; audio, subtitles and chapters are cut to match.",
+)
+@click.option(
+    "--duration",
+    metavar="TIME",
+    callback=_parse_time,
+    help="Make only TIME of the video (seconds, or [HH:]MM:SS[.ms]; ffmpeg's -t), from --start.",
+)
+@click.option(
+    "--at",
+    metavar="TIME",
+    callback=_parse_time,
+    help="With an image DST: upscale the one frame of the video shown at TIME (seconds, or [HH:]MM:SS[.ms]).",
+)
+@click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0),
     default=None,
@@ -298,6 +328,9 @@ def upscale_command(
     height,
     overwrite,
     recursive,
+    start,
+    duration,
+    at,
     segment_seconds,
     workers,
     shard,
@@ -317,6 +350,10 @@ def upscale_command(
     Videos longer than --segment-seconds are made in segments in DST.vsr-work beside DST: after a
     crash, run the same command again and it resumes. --workers N spreads the segments over N
     processes; --shard K/N on several machines sharing the folder, then --merge, spreads them wider.
+
+    --start/--duration make only part of a video; `vsr upscale IN.mp4 frame.png --at 00:01:23` one
+    frame of it. Before a video's first frame is written, its frame count, output size and an
+    estimated time (measured on the first batch) are printed, unless -q.
     """
     from ..startup import cli_logging, is_vsr_process, process_age, waited
     from .jobs import upscale_path
@@ -359,6 +396,9 @@ def upscale_command(
             width=width,
             height=height,
             overwrite=overwrite,
+            start=start,
+            duration=duration,
+            at=at,
             progress=not quiet,
             on_result=report,
             recursive=recursive,
@@ -391,3 +431,71 @@ def upscale_command(
             for r in failed:
                 traceback.print_exception(r.error)
         ctx.exit(SOME_FAILED)
+
+
+def _parse_crop(ctx, param, value):
+    if value is None:
+        return None
+    from .preview import parse_crop
+
+    try:
+        parse_crop(value)
+    except ValueError as err:
+        _fail(ctx, str(err), 2)
+    return value
+
+
+@click.command("preview")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option(
+    "--at",
+    metavar="TIME",
+    callback=_parse_time,
+    help="The frame shown at TIME (seconds, or [HH:]MM:SS[.ms]) [default: the middle of the video; "
+    "an image takes none].",
+)
+@click.option(
+    "--models",
+    metavar="LIST",
+    default=None,
+    help="Comma-separated models, one panel each: names, or LABEL=FILE for a generator weights file "
+    "[default: bicubic plus every model whose weights are present].",
+)
+@click.option(
+    "--crop",
+    metavar="WxH+X+Y",
+    callback=_parse_crop,
+    help="The region to compare, in source pixels (WxH alone: centred) [default: 128x128 at the centre].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line; errors only.")
+@click.pass_context
+def preview_command(ctx, src, dst, at, models, crop, overwrite, quiet):
+    """Compare models on one frame of SRC (a video or an image): the same crop from each, side by side.
+
+    DST is an image: the crop as each model upscales it (x4), labelled, beside the source crop
+    enlarged with nearest neighbour.
+
+    Pick a model by looking before an hours-long job, e.g.
+    `vsr preview IN.mp4 --at 00:01:23 --models bicubic,mse OUT.png`.
+    """
+    from .preview import check_model_weights, plan_preview, run_preview
+
+    try:
+        job = plan_preview(src, dst, at=at, crop=crop, overwrite=overwrite)
+        from ..models.registry import load_labelled, present_models
+
+        entries = present_models() if models is None else [m.strip() for m in models.split(",") if m.strip()]
+        check_model_weights(entries)
+        summary = run_preview(job, load_labelled(entries, batch=1))
+    except VsrError as err:
+        if _debug(ctx):
+            raise
+        _fail(ctx, str(err), err.exit_code)
+    except KeyboardInterrupt:
+        if _debug(ctx):
+            raise
+        _fail(ctx, "interrupted; nothing written", Cancelled().exit_code)
+    if not quiet:
+        click.echo(str(summary))

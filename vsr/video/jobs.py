@@ -35,8 +35,10 @@ from .output import (
     stale_note,
 )
 from .pipeline import FileResult, Summary, check_upscaled, plan_video, run_video
-from .size import OutputSize, resize_frame
+from .size import MAX_OUTSCALE, OutputSize, resize_frame
 from .segmented import default_workers, identity_of, plan_segmented, run_segmented
+from .span import format_time
+from .still import check_time, frame_at
 from .workdir import WORK_SUFFIX
 
 
@@ -60,6 +62,8 @@ def upscale_video(
     restart: bool = False,
     identity: dict | None = None,
     max_memory: int | str | None = None,
+    start=None,
+    duration=None,
 ) -> Summary:
     """Upscale the video ``src`` into ``dst`` (container from its extension).
 
@@ -85,10 +89,14 @@ def upscale_video(
     this process holds: ``batch`` is lowered, and the engine's tiles shrunk, until the frames in flight
     fit; if even one frame does not, a :class:`~vsr.errors.MemoryLimitError` is raised before any work
     (see :mod:`vsr.video.memory`).
+
+    ``start``/``duration`` (seconds; ffmpeg's ``-ss``/``-t``) make only that span of the source, audio,
+    subtitles and chapters cut to match; its first frame is the one displayed at ``start`` (see
+    :mod:`vsr.video.span`). A ``start`` at or past the end raises :class:`~vsr.errors.InputError`.
     """
     job = plan_video(
         src, dst, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=encoder_options,
-        outscale=outscale, width=width, height=height, overwrite=overwrite,
+        outscale=outscale, width=width, height=height, overwrite=overwrite, start=start, duration=duration,
     )
     segments = plan_segmented(
         job, identity=identity or (lambda: identity_of(upscaler)), segment_seconds=segment_seconds, restart=restart
@@ -157,6 +165,36 @@ def upscale_image(
     summary.describe_upscaler(upscaler)
     summary.describe_output()
     return summary
+
+
+def upscale_still(
+    src, dst, upscaler, *, at, overwrite: bool = False, outscale=None, width=None, height=None
+) -> Summary:
+    """Upscale the one frame of the video ``src`` displayed at ``at`` seconds into the image ``dst``.
+
+    The frame is the one a player shows at ``at`` (upright: rotation applied; see :mod:`vsr.video.still`);
+    a time past the end raises :class:`~vsr.errors.InputError`, as does an image ``src``.
+    ``outscale``/``width``/``height`` downscale the x4 frame as for videos (:mod:`vsr.video.size`)."""
+    src, dst = plan_image(src, dst, overwrite=overwrite)
+    size = OutputSize.make(outscale, width, height)
+    if media_kind(src) == "image":
+        raise InputError(f"{src}: is an image, which has one frame: drop --at")
+    stale = stale_note(remove_stale_temporaries(dst))
+    started = time.perf_counter()
+    still = frame_at(src, at)
+    scale = int(upscaler.scale)
+    h, w = still.pixels.shape[:2]
+    target = size.target((w, h), scale)  # refused before the model runs
+    try:
+        batch = still.pixels[None]
+        out = resize_frame(check_upscaled(upscaler.upscale(batch), batch, scale)[0], target)
+    except KeyboardInterrupt:
+        raise Cancelled(f"{src}: interrupted; nothing written") from None
+    write_image_atomic(dst, out, overwrite=overwrite)
+    notes = stale + [f"the frame shown at {format_time(still.at)} (its time {format_time(still.seconds)})"]
+    if still.sar != 1:
+        notes.append(f"pixels are not square (SAR {still.sar.numerator}:{still.sar.denominator}): written as stored")
+    return Summary(src, dst, 1, time.perf_counter() - started, (w, h), target, notes)
 
 
 # -- files and folders -----------------------------------------------------------------------------
@@ -239,7 +277,7 @@ def folder_plan(src: Path, dst: Path, *, recursive: bool = False) -> FolderPlan:
 
 
 _PLAN_OPTIONS = frozenset({"codec", "crf", "preset", "pix_fmt", "encoder_options", "overwrite"}) | {
-    "outscale", "width", "height"
+    "outscale", "width", "height", "start", "duration"
 }
 _SIZE_OPTIONS = ("outscale", "width", "height")
 _RUN_OPTIONS = frozenset({"batch", "progress", "max_memory"})
@@ -252,6 +290,7 @@ def upscale_path(
     upscaler_factory: Callable[[], object],
     *,
     on_result: Callable[[FileResult], None] | None = None,
+    at=None,
     recursive: bool = False,
     on_note: Callable[[str], None] | None = None,
     **options,
@@ -272,6 +311,10 @@ def upscale_path(
     itself never count), and ``on_note`` is told which, in one line, before any work. Inputs whose
     output exists are skipped unless ``overwrite``. A failing file is reported (``on_result``, and in the
     returned list) and the rest go on; a model error or Ctrl-C stops everything.
+
+    ``at`` (seconds): ``src`` is one video and ``dst`` an image: upscale the frame displayed then
+    (:func:`upscale_still`; the size options apply). ``start``/``duration`` cut every video (see
+    :func:`upscale_video`); a folder's images are made whole.
     """
     unknown = set(options) - _PLAN_OPTIONS - _RUN_OPTIONS - _SEGMENT_OPTIONS
     if unknown:
@@ -287,6 +330,16 @@ def upscale_path(
     one_video = segment_options.get("shard") is not None or segment_options.get("merge")
     if one_video and (src.is_dir() or media_kind(src) == "image"):
         raise InputError(f"{src}: --shard and --merge take one video file")
+    trimmed = options.get("start") is not None or options.get("duration") is not None
+    if at is not None:
+        if src.is_dir():
+            raise InputError(f"{src}: --at picks a frame of one video: give a video file, not a folder")
+        given = [k for k in ("segment_seconds", "workers", "shard", "merge", "restart") if segment_options.get(k)]
+        if trimmed or given:
+            names = ["--" + k.replace("_", "-") for k in (["start/--duration"] if trimmed else []) + given]
+            raise InputError(f"--at writes one frame as an image: it takes no {', '.join(names)}")
+    elif trimmed and media_kind(src) == "image":
+        raise InputError(f"{src}: --start/--duration cut a video; an image has one frame")
     upscaler = None
 
     def get_upscaler():
@@ -296,6 +349,21 @@ def upscale_path(
         return upscaler
 
     def run_one(path: Path, out: Path) -> Summary:
+        if at is not None:
+            plan_image(path, out, overwrite=overwrite, **size_options)
+            if media_kind(path) == "image":
+                raise InputError(f"{path}: is an image, which has one frame: drop --at")
+            video, _ = check_time(path, at)  # before the model loads, as is a size past x4:
+            w, h = video.width or 0, video.height or 0
+            upright = (h, w) if round(video.rotation or 0) % 180 == 90 else (w, h)
+            if w and h:
+                OutputSize.make(**size_options).target(upright, MAX_OUTSCALE)
+            return upscale_still(path, out, get_upscaler(), at=at, overwrite=overwrite, **size_options)
+        if media_kind(path) == "video" and out.suffix.lower() in IMAGE_EXTENSIONS:
+            raise OutputError(
+                f"{out}: an image from a video takes --at TIME (the frame to upscale, e.g. --at 00:01:23), "
+                "or give a video extension"
+            )
         if media_kind(path) == "image" or (media_kind(path) is None and out.suffix.lower() in IMAGE_EXTENSIONS):
             plan_image(path, out, overwrite=overwrite, **size_options)
             return upscale_image(path, out, get_upscaler(), overwrite=overwrite, **size_options)
@@ -326,7 +394,10 @@ def upscale_path(
 
     if not src.is_dir():
         if dst.is_dir() and not same_file(src, dst):
-            dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
+            if at is not None:
+                dst = dst / f"{src.stem}.png"
+            else:
+                dst = dst / (video_output_name(src) if media_kind(src) == "video" else src.name)
         result = FileResult(src, dst, "done", run_one(src, dst))
         if on_result:
             on_result(result)

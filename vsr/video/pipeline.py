@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import Cancelled, InputError, ModelError, OutputError, VsrError
+from ..errors import Cancelled, FFmpegError, InputError, ModelError, OutputError, VsrError
+from .ffmpeg import FFmpegProcess
 from .formats import EncodeOptions, resolve_encode_options, size_step
 from .memory import Budget, MemoryPlan, plan_memory, resolve_budget
 from .output import (
@@ -47,7 +48,19 @@ from .output import (
 from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
 from .size import MAX_OUTSCALE, OutputSize
-from .writer import FrameWriter, cover_files, encoder_command, plan_streams, trial_encode
+from .span import FrameRange, SeekMissed, Trim, decoder_starts, format_time, plan_trim
+from .writer import (
+    FrameWriter,
+    StreamPlan,
+    SubtitleSide,
+    cover_files,
+    encoder_command,
+    needs_subtitle_side,
+    plan_streams,
+    subtitle_side_command,
+    trial_encode,
+    trimmed_chapters,
+)
 
 
 @dataclass
@@ -213,6 +226,7 @@ class VideoJob:
     overwrite: bool
     notes: list[str] = field(default_factory=list)  # said in the summary (stale temporaries removed)
     size: OutputSize = field(default_factory=OutputSize)  # the output's size (default: the model's x4)
+    trim: Trim | None = None  # --start/--duration (see vsr.video.span)
 
     def output_size(self, size: tuple[int, int], scale: int) -> tuple[int, int]:
         """The output (width, height) for decoded frames of ``size`` upscaled x``scale``."""
@@ -232,10 +246,15 @@ def plan_video(
     width=None,
     height=None,
     overwrite=False,
+    start=None,
+    duration=None,
 ) -> VideoJob:
     """Check paths and options, probe the input and trial-encode one small frame with the output's
     encoder settings (see :func:`~vsr.video.writer.trial_encode`); creates nothing beside the output.
-    Raises a :class:`VsrError`."""
+    Raises a :class:`VsrError`.
+
+    ``start``/``duration`` (seconds, ffmpeg's ``-ss``/``-t``) make only that span (see :mod:`.span`);
+    a ``start`` at or beyond the end is refused here."""
     src, dst = Path(src), Path(dst)
     check_input_file(src)
     check_output_path(src, dst, overwrite=overwrite)
@@ -247,7 +266,8 @@ def plan_video(
     encode = resolve_encode_options(
         dst, codec, crf, preset, pix_fmt, encoder_options, source_pix_fmt=info.video.pix_fmt
     )
-    job = VideoJob(src, dst, info, encode, overwrite, size=size)
+    trim = plan_trim(src, start, duration, info.duration)
+    job = VideoJob(src, dst, info, encode, overwrite, size=size, trim=trim)
     if all(frame_size(info)):
         job.output_size(frame_size(info), MAX_OUTSCALE)  # refuse a size past x4 now, not after the model loads
     check_output_folder(dst)
@@ -256,17 +276,35 @@ def plan_video(
     return job
 
 
-def _estimated_frames(info: MediaInfo) -> int | None:
-    """Duration x nominal rate: what the header alone says (wrong for a variable frame rate)."""
-    v = info.video
-    if info.duration and v.fps:
-        return max(1, round(info.duration * v.fps))
+def span_seconds(job: VideoJob, duration: float | None = None) -> float | None:
+    """How long the output should last, in seconds: the video's ``duration`` (by default the header's),
+    cut to the trim. None: unknown."""
+    duration = job.info.duration if duration is None else duration
+    trim = job.trim
+    if trim is None:
+        return duration
+    if duration is None:
+        return None if trim.end is None else float(trim.duration)
+    end = duration if trim.end is None else min(duration, float(trim.end))
+    return max(0.0, end - float(trim.start))
+
+
+def estimated_frames(job: VideoJob) -> int | None:
+    """Frames the output should hold, from the header (duration, cut to the trim, x nominal rate; wrong
+    for a variable frame rate); None: unknown."""
+    seconds, fps = span_seconds(job), job.info.video.fps
+    if seconds and fps:
+        return max(1, round(seconds * fps))
     return None
 
 
 def expected_frames(job: VideoJob) -> int | None:
-    """The frames the video stream holds (see :func:`~vsr.video.probe.frame_count`), else the estimate."""
-    return frame_count(job.src, job.info.video.index) or _estimated_frames(job.info)
+    """The frames the output should hold: for a whole video the frames its stream holds (see
+    :func:`~vsr.video.probe.frame_count`, right for a variable frame rate), else the estimate; for a
+    trimmed job the estimate over its span (the stream's count is the whole video's)."""
+    if job.trim is not None:
+        return estimated_frames(job)
+    return frame_count(job.src, job.info.video.index) or estimated_frames(job)
 
 
 def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:
@@ -282,20 +320,30 @@ class Upscaling:
     """Batches of decoded frames -> upscaler -> an encoder, started on the first batch.
 
     ``encoder(time_base=, offset=, sar=)`` returns the encoder's ffmpeg command, given the source's time
-    base, the first frame's time (seconds) and the pixel aspect ratio (e.g. :func:`encoder_command`
-    with its other arguments bound). The caller finishes the writer (``writer.finish()``) and, in a
-    ``finally``, calls :meth:`stop`.
+    base, the first frame's time (seconds, less ``origin``: a trimmed job's start) and the pixel
+    aspect ratio (e.g. :func:`encoder_command` with its other arguments bound). The caller finishes
+    the writer (``writer.finish()``) and, in a ``finally``, calls :meth:`stop`.
     """
 
-    def __init__(self, job: VideoJob, reader: FrameReader, upscaler, encoder: Callable[..., list[str]]):
+    def __init__(
+        self, job: VideoJob, reader: FrameReader, upscaler, encoder: Callable[..., list[str]], origin: Fraction = 0
+    ):
         self.job, self.reader, self.upscaler, self.encoder = job, reader, upscaler, encoder
+        self.origin = Fraction(origin)
         self.scale = int(upscaler.scale)
         self.writer: FrameWriter | None = None
         self.size: tuple[int, int] | None = None  # input (width, height)
         self.output_size: tuple[int, int] | None = None  # what the encoder gets (x scale, or resized)
         self.frames = 0
 
-    def run(self, batches, on_frames: Callable[[int], None] | None = None) -> None:
+    def run(
+        self,
+        batches,
+        on_frames: Callable[[int], None] | None = None,
+        on_first: Callable[[int, float, tuple[int, int]], None] | None = None,
+    ) -> None:
+        """Upscale and queue every batch. ``on_frames(n)`` after each; ``on_first(frames, seconds,
+        output size)`` once, after the first batch is upscaled and before any frame is written."""
         for chunk in batches:
             pixels = np.stack([f.pixels for f in chunk])
             if self.size is None:
@@ -306,8 +354,11 @@ class Upscaling:
                     f"{self.job.src}: frame size changes mid-stream ({self.size[0]}x{self.size[1]} -> "
                     f"{pixels.shape[2]}x{pixels.shape[1]}); not supported"
                 )
+            took = time.perf_counter()
             upscaled = check_upscaled(self.upscaler.upscale(pixels), pixels, self.scale)
             if self.writer is None:
+                if on_first is not None:
+                    on_first(len(chunk), time.perf_counter() - took, self.output_size)
                 self._start_writer(chunk[0])
             self.writer.put(upscaled, [f.pts for f in chunk], [f.duration for f in chunk])
             self.frames += len(chunk)
@@ -317,7 +368,7 @@ class Upscaling:
     def _start_writer(self, first) -> None:
         reader = self.reader
         time_base = reader.time_base or Fraction(1, 1000)
-        command = self.encoder(time_base=time_base, offset=first.pts * time_base, sar=reader.sar)
+        command = self.encoder(time_base=time_base, offset=first.pts * time_base - self.origin, sar=reader.sar)
         full = (self.size[0] * self.scale, self.size[1] * self.scale)
         self.writer = FrameWriter(
             command,
@@ -337,7 +388,7 @@ class Upscaling:
 
 
 def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
-    """The frame counter on stderr (disabled unless ``progress``); its total is the stream's frame count."""
+    """The frame counter on stderr (disabled unless ``progress``); its total is :func:`expected_frames`."""
     return tqdm(
         total=expected_frames(job) if progress else None,
         initial=initial,
@@ -350,10 +401,71 @@ def progress_bar(job: VideoJob, progress: bool, initial: int = 0) -> tqdm:
     )
 
 
+def _words(seconds: float) -> str:
+    """``4000`` -> ``"1 h 07 min"``; ``95`` -> ``"1 min 35 s"``; ``7.2`` -> ``"7 s"``."""
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+class Estimate:
+    """The line said before a video's first frame is written: frames, output size and the time it
+    should take, measured on the first batch (so it includes the model's warm-up and is on the safe side).
+
+    It goes to stderr beside the progress bar, and only when the bar is on (not with ``-q``).
+    ``done``: frames an earlier run made (resumed jobs); ``workers``: processes sharing the rest;
+    ``share``: the part of the frames this run makes (a shard's); ``total``: the frames of the whole
+    output, as the progress bar counts them (None: :func:`estimated_frames`, from the header).
+    """
+
+    def __init__(
+        self,
+        job: VideoJob,
+        *,
+        enabled: bool,
+        done: int = 0,
+        workers: int = 1,
+        share: float = 1.0,
+        total: int | None = None,
+    ):
+        self.job, self.enabled, self.done, self.workers = job, enabled, done, max(1, workers)
+        self.share, self.total = share, total
+        self.line: str | None = None
+
+    def first_batch(self, frames: int, seconds: float, output_size: tuple[int, int]) -> None:
+        if self.line is not None:
+            return
+        total = self.total if self.total is not None else estimated_frames(self.job)
+        w, h = output_size
+        per_frame = seconds / max(1, frames)
+        count = f"{total} frames" if total is not None else "an unknown number of frames (the header does not say)"
+        if self.done:
+            count += f" ({self.done} made by an earlier run)"
+        if total is not None:
+            left = max(0, round((total - self.done) * self.share) - frames) * per_frame / self.workers
+            time_left = f"estimated time {_words(left)}"
+        else:
+            time_left = "no time estimate"
+        self.line = (
+            f"{self.job.src.name}: {count}, output {w}x{h}; {time_left} (an estimate, measured on the first "
+            f"batch: {frames} frame{'s' * (frames != 1)} in {seconds:.2f} s"
+            + (f", {self.workers} workers" if self.workers > 1 else "")
+            + (f", this shard's {self.share:.0%} of the frames" if self.share < 1 else "")
+            + ")"
+        )
+        if self.enabled:
+            tqdm.write(self.line, file=sys.stderr)
+
+
 def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
     """What the summary tells the user about a finished video (the same for one pass or segments)."""
     video = job.info.video
     notes = list(job.notes) + list(job.encode.notes) + list(plan.notes)
+    if job.trim is not None:
+        notes.append(f"cut {job.trim.describe()}")
     rotation = round(video.rotation) % 360
     if video.color_trc in ("smpte2084", "arib-std-b67"):
         notes.append("HDR source converted without tone mapping: colours will look flat")
@@ -382,6 +494,74 @@ def memory_plan(job: VideoJob, upscaler, batch: int, max_memory) -> MemoryPlan:
     return plan_memory(upscaler, width, height, batch, resolve_budget(max_memory), src=job.src)
 
 
+@dataclass(frozen=True)
+class TrimInputs:
+    """What a trimmed job's muxer reads beside the source (see :mod:`.writer`): converted subtitles and
+    the cut chapters (ffmetadata); None where there is nothing to read."""
+
+    side: SubtitleSide | None = None
+    chapters: Path | None = None
+
+    def options(self) -> dict:
+        return {"side": self.side, "chapters": self.chapters}
+
+
+@contextlib.contextmanager
+def trim_inputs(job: VideoJob, plan: StreamPlan) -> Iterator[TrimInputs]:
+    """For a trimmed job: the subtitles ffmpeg must convert, converted untrimmed, and the chapters cut
+    to the span, in temporary files beside the output (named as its temporaries are, so a later run
+    sweeps them up if this one is killed) that are removed afterwards."""
+    if job.trim is None:
+        yield TrimInputs()
+        return
+    with contextlib.ExitStack() as stack:
+        side = chapters = None
+        text = trimmed_chapters(job.info, job.trim)
+        if text is not None:
+            chapters = stack.enter_context(AtomicOutput(job.dst)).tmp
+            chapters.write_text(text, encoding="utf-8")
+        if needs_subtitle_side(plan, job.trim):
+            tmp = stack.enter_context(AtomicOutput(job.dst)).tmp
+            command, streams = subtitle_side_command(src=job.src, plan=plan, encode=job.encode, tmp=tmp)
+            proc = FFmpegProcess(command, role="subtitle converter")
+            try:
+                rc = proc.wait()
+            finally:
+                proc.stop()
+            if rc != 0:
+                raise FFmpegError(f"{job.src}: converting the subtitles failed: {proc.failure(rc)}")
+            side = SubtitleSide(tmp, streams)
+        yield TrimInputs(side, chapters)
+
+
+def frames_of(job: VideoJob, reader: FrameReader, start, lo=None, hi=None, *, first: bool = True) -> FrameRange:
+    """The frames of ``reader`` in ``[lo, hi)`` (seconds; None: open), cut to the job's trim as well.
+    ``first``: this range starts the output, so it begins with the frame displayed at the trim's start.
+    ``start``: where the reader was started (a seek, unless 0 or None)."""
+    trim = job.trim
+    if trim is not None:
+        lo = lo if lo is not None or not first else (trim.start or None)
+        hi = hi if hi is not None else trim.end
+    return FrameRange(
+        reader,
+        lo,
+        hi,
+        seeked=bool(start),
+        displayed=first and trim is not None and bool(trim.start),
+        clip_end=trim.end if trim is not None else None,
+    )
+
+
+def no_frames(job: VideoJob, frames: FrameRange | None = None) -> InputError:
+    """The error for an output that got no frame: a start past the last frame (the header's duration,
+    which passed, counts the audio too), or an empty or damaged video stream."""
+    if job.trim is not None and job.trim.start:
+        end = frames.last_end if frames is not None else None
+        said = f" (its last frame ends at {format_time(end)})" if end is not None else "'s frames"
+        return InputError(f"{job.src}: --start {format_time(job.trim.start)} is beyond the end of the video{said}")
+    return InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
+
+
 def run_video(
     job: VideoJob, upscaler, *, batch: int = 4, progress: bool = True, max_memory: int | str | Budget | None = None
 ) -> Summary:
@@ -390,32 +570,54 @@ def run_video(
     video = job.info.video
     memory = memory_plan(job, upscaler, batch, max_memory)
     batch = memory.batch
-    reader = FrameReader(job.src, video.index, queue_size=memory.reader_queue, color_matrix=untagged_matrix(video))
     bar = progress_bar(job, progress)
+    estimate = Estimate(job, enabled=progress, total=bar.total)
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    origin = job.trim.start if job.trim else Fraction(0)
     try:
         with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
-            encoder = functools.partial(
-                encoder_command, src=job.src, info=job.info, tmp=out.tmp, encode=job.encode, plan=plan
-            )
-            pump = Upscaling(job, reader, upscaler, encoder)
             try:
-                with user_errors(job, "partial output removed"):
-                    reader.start()
-                    pump.run(reader.batches(batch), bar.update)
-                    if pump.writer is None:
-                        raise InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
-                    check_not_truncated(job, reader)
-                    pump.writer.finish()
-                    out.commit()
+                with user_errors(job, "partial output removed"), trim_inputs(job, plan) as inputs:
+                    encoder = functools.partial(
+                        encoder_command, src=job.src, info=job.info, tmp=out.tmp, encode=job.encode, plan=plan,
+                        trim=job.trim, **inputs.options(),
+                    )
+                    for start in decoder_starts(job.trim.start if job.trim else None):
+                        reader = FrameReader(
+                            job.src,
+                            video.index,
+                            queue_size=memory.reader_queue,
+                            color_matrix=untagged_matrix(video),
+                            start=start,
+                        )
+                        frames = frames_of(job, reader, start) if job.trim else None
+                        pump = Upscaling(job, reader, upscaler, encoder, origin)
+                        try:
+                            reader.start()
+                            try:
+                                pump.run(
+                                    frames.batches(batch) if frames else reader.batches(batch), bar.update,
+                                    estimate.first_batch,
+                                )
+                            except SeekMissed:
+                                continue  # nothing was encoded: the check is on the decoder's first frame
+                            if pump.writer is None:
+                                raise no_frames(job, frames)
+                            if job.trim is None or job.trim.end is None:
+                                check_not_truncated(job, reader)
+                            pump.writer.finish()
+                            out.commit()
+                            break
+                        finally:
+                            with signals_deferred(lambda: not out.committed):
+                                reader.stop()
+                                pump.stop()
             finally:
                 with signals_deferred(lambda: not out.committed):
-                    reader.stop()
-                    pump.stop()
                     out.discard()
     finally:
         bar.close()
-    errors = reader.errors
+    errors = reader.errors[frames.errors_before :] if frames else reader.errors
     notes = memory.notes + video_notes(
         job, plan, adjusted=pump.writer.adjusted, errors=len(errors), first_error=errors[0] if errors else None
     )

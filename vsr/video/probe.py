@@ -91,9 +91,12 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class Chapter:
+    """A chapter: ``start``/``end`` in seconds as stored (not counted from the file's start time)."""
+
     start: float
     end: float
     title: str | None = None
+    metadata: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ def probe(path) -> MediaInfo:
                 float(c["start"] * (c["time_base"] or us)),
                 float(c["end"] * (c["time_base"] or us)),
                 c["metadata"].get("title"),
+                dict(c["metadata"]),
             )
             for c in container.chapters()
         )

@@ -20,6 +20,11 @@ gets the first frame's time as its offset, as a single pass does. So timestamps,
 the source's. Segments need increasing timestamps: a source whose pts go backwards is refused with a
 hint to run it in a single pass (``--segment-seconds 0``).
 
+A trimmed job (``--start``/``--duration``, :mod:`.span`) counts its segments from its start: the
+first begins with the frame displayed there, the last ends at its end, the frames keep their source
+times, and the merge cuts the source's other streams as a single pass does. The span is part of the
+manifest, so another span refuses the segments.
+
 Workers: with ``workers > 1`` each worker is a separate Python process (not a fork) that builds its
 own upscaler from a picklable factory and claims segments until none is free; with several GPUs each
 worker sees one (``CUDA_VISIBLE_DEVICES``). Shards (``--shard K/N``) take segments ``K-1, K-1+N, ...``
@@ -52,26 +57,30 @@ from .ffmpeg import FFmpegProcess, ffmpeg_identity
 from .memory import Budget, reader_queue_for, resolve_budget
 from .output import AtomicOutput
 from .pipeline import (
+    Estimate,
     Summary,
     Upscaling,
     VideoJob,
     check_not_truncated,
+    frames_of,
     memory_plan,
+    no_frames,
     progress_bar,
     signals_deferred,
     sigterm_as_cancel,
+    span_seconds,
+    trim_inputs,
     user_errors,
     video_notes,
 )
 from .probe import demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
+from .span import SEEK_MARGINS, SeekMissed
 from .workdir import HOST, SegmentRecord, WorkFolder, source_identity, work_folder_for
 from .writer import concat_command, cover_files, plan_streams, segment_encoder_command
 
 #: Segment length when none is given; videos no longer than one segment run in a single pass.
 DEFAULT_SEGMENT_SECONDS = 30
-#: How far before a segment's start its decoder seeks, tried in turn (None: from the beginning).
-_SEEK_MARGINS = (0.5, 5.0, 60.0, None)
 #: How often a run waiting for segments that other processes hold looks again.
 _POLL_SECONDS = 2.0
 
@@ -110,9 +119,16 @@ class SegmentedJob:
     shard: Shard | None = None
 
     def bounds(self, index: int) -> tuple[Fraction | None, Fraction | None]:
-        """Segment ``index`` holds the frames whose time (s) is in [lo, hi); None: open-ended."""
-        lo = index * self.segment_seconds if index > 0 else None
-        hi = (index + 1) * self.segment_seconds if index < self.count - 1 else None
+        """Segment ``index`` holds the frames whose time (s) is in [lo, hi); None: open-ended.
+
+        Segments count from a trimmed job's start, and the last one ends at its end."""
+        trim = self.video.trim
+        origin = trim.start if trim is not None else Fraction(0)
+        lo = origin + index * self.segment_seconds if index > 0 or origin else None
+        if index < self.count - 1:
+            hi = origin + (index + 1) * self.segment_seconds
+        else:
+            hi = trim.end if trim is not None else None
         return lo, hi
 
     def share(self) -> list[int]:
@@ -171,7 +187,7 @@ def plan_segmented(
         return None
     if seconds is None:
         seconds = Fraction(existing["segment_seconds"]) if existing else Fraction(DEFAULT_SEGMENT_SECONDS)
-    duration = job.info.duration or demuxed_end(job.src) or 0.0
+    duration = span_seconds(job, job.info.duration or demuxed_end(job.src) or 0.0)
     asked = merge or shard is not None or segment_seconds is not None
     if existing is None and not asked and duration <= seconds:
         return None
@@ -192,61 +208,18 @@ def plan_segmented(
         "segments": count,
         "ffmpeg": ffmpeg_identity(),  # another release encodes (and joins) differently: refused on resume
     }
-    if job.size.identity() is not None:  # absent when x4, so folders made before --outscale existed resume
+    # Absent when unset, so folders made before --start/--duration or --outscale existed resume.
+    if job.trim is not None:
+        manifest["trim"] = job.trim.identity()  # the span: segments of another one are refused
+    if job.size.identity() is not None:  # x4: no key
         manifest["output_size"] = job.size.identity()
     work = WorkFolder.open(folder, manifest, job.dst.suffix)
     return SegmentedJob(job, work, seconds, count, shard)
 
 
 # -- one segment ---------------------------------------------------------------------------------
-class _SeekMissed(Exception):
-    """The decoder's first frame is after the segment's start: frames may be missing; seek further back."""
-
-
-class _Range:
-    """The frames of one segment from a reader: skips those before ``lo``, stops at the first at ``hi``."""
-
-    def __init__(self, reader: FrameReader, lo: Fraction | None, hi: Fraction | None, seeked: bool):
-        self.reader, self.lo, self.hi, self.seeked = reader, lo, hi, seeked
-        self.next_pts: int | None = None  # pts of the first frame after the segment
-        self.errors_before = 0  # decoder errors before the segment's first frame (a seek's leading frames)
-
-    def batches(self, size: int):
-        out: list = []
-        last = None
-        inside = False
-        for chunk in self.reader.batches(size):
-            tb = self.reader.time_base
-            for frame in chunk:
-                t = frame.pts * tb
-                if last is None and self.seeked and t > self.lo:
-                    raise _SeekMissed
-                if last is not None and frame.pts < last:
-                    raise InputError(
-                        f"{self.reader.src}: timestamps go backwards (pts {frame.pts} after {last}), "
-                        "so it cannot be cut into segments; run it in a single pass (--segment-seconds 0)"
-                    )
-                last = frame.pts
-                if self.lo is not None and t < self.lo:
-                    continue
-                if self.hi is not None and t >= self.hi:
-                    self.next_pts = frame.pts
-                    break
-                if not inside:
-                    inside = True
-                    self.errors_before = len(self.reader.errors)
-                out.append(frame)
-                if len(out) == size:
-                    yield out
-                    out = []
-            if self.next_pts is not None:
-                break
-        if out:
-            yield out
-
-
 def run_segment(
-    sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=None, queue_size: int | None = None
+    sjob: SegmentedJob, claim, upscaler, *, batch: int, on_frames=None, queue_size: int | None = None, on_first=None
 ) -> SegmentRecord:
     """Make the claimed segment and commit it to the work folder; returns its record.
 
@@ -256,14 +229,14 @@ def run_segment(
     started = time.perf_counter()
     lo, hi = sjob.bounds(claim.index)
     try:
-        for margin in _SEEK_MARGINS if lo is not None else (None,):
+        for margin in SEEK_MARGINS if lo is not None else (None,):
             start = 0.0 if margin is None else max(0.0, float(lo) - margin)
             try:
                 return _encode_range(
                     sjob, claim, upscaler, lo, hi, start, batch, on_frames, started,
-                    queue_size or reader_queue_for(batch),
+                    queue_size or reader_queue_for(batch), on_first,
                 )
-            except _SeekMissed:
+            except SeekMissed:
                 continue  # nothing was encoded: the check is on the decoder's first frame
         raise AssertionError("decoding from the start cannot miss a frame")
     finally:
@@ -271,20 +244,22 @@ def run_segment(
             claim.release()
 
 
-def _encode_range(sjob, claim, upscaler, lo, hi, start, batch, on_frames, started, queue_size) -> SegmentRecord:
+def _encode_range(
+    sjob, claim, upscaler, lo, hi, start, batch, on_frames, started, queue_size, on_first=None
+) -> SegmentRecord:
     job, work = sjob.video, sjob.work
     video = job.info.video
     reader = FrameReader(
         job.src, video.index, queue_size=queue_size, color_matrix=untagged_matrix(video), start=start
     )
-    frames = _Range(reader, lo, hi, seeked=start > 0)
+    frames = frames_of(job, reader, start, lo, hi, first=claim.index == 0)
     tmp = work.temp_media(claim)
     pump = Upscaling(job, reader, upscaler, functools.partial(segment_encoder_command, tmp=tmp, encode=job.encode))
     committed = False
     try:
         with user_errors(job, "the segments finished so far are kept"):
             reader.start()
-            pump.run(frames.batches(batch), on_frames)
+            pump.run(frames.batches(batch), on_frames, on_first)
             writer = pump.writer  # None: no frame in this segment (a gap in a variable-rate video)
             if writer is not None:
                 writer.finish()
@@ -331,7 +306,13 @@ def _start_micros(path: Path) -> int:
 
 # -- workers -------------------------------------------------------------------------------------
 def _work_here(
-    sjob: SegmentedJob, get_upscaler, batch: int, on_frames, budget: Budget | None = None, notes: list | None = None
+    sjob: SegmentedJob,
+    get_upscaler,
+    batch: int,
+    on_frames,
+    budget: Budget | None = None,
+    notes: list | None = None,
+    on_first=None,
 ) -> int:
     """Make free segments of this run's share in this process until none is left; returns how many.
 
@@ -351,7 +332,8 @@ def _work_here(
                 if notes is not None:
                     notes.extend(n for n in memory.notes if n not in notes)
             run_segment(
-                sjob, claim, upscaler, batch=memory.batch, on_frames=on_frames, queue_size=memory.reader_queue
+                sjob, claim, upscaler, batch=memory.batch, on_frames=on_frames, queue_size=memory.reader_queue,
+                on_first=on_first,
             )
             made += 1
     finally:
@@ -405,7 +387,10 @@ def worker_main() -> None:
 
         try:
             upscaler = factory()
-            made = _work_here(sjob, lambda: upscaler, batch, lambda n: send("frames", n), budget)
+            made = _work_here(
+                sjob, lambda: upscaler, batch, lambda n: send("frames", n), budget,
+                on_first=lambda n, seconds, size: send("first", n, seconds, size),
+            )
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a late stop needs no clean-up
             send("done", made)
         except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
@@ -495,7 +480,7 @@ def _devices(factory, workers: int) -> list[str | None]:
 
 
 def _work_in_processes(
-    sjob: SegmentedJob, factory, workers: int, batch: int, on_frames, budget: Budget | None = None
+    sjob: SegmentedJob, factory, workers: int, batch: int, on_frames, budget: Budget | None = None, on_first=None
 ) -> None:
     """Run ``workers`` processes over this run's share; raises the first worker's error.
 
@@ -525,6 +510,9 @@ def _work_in_processes(
                     )
             elif event[0] == "frames":
                 on_frames(event[1])
+            elif event[0] == "first":
+                if on_first is not None:
+                    on_first(*event[1:])
             elif event[0] == "done":
                 finished.add(worker)
             else:
@@ -540,7 +528,7 @@ def _work_in_processes(
 
 
 def _make_share(
-    sjob: SegmentedJob, get_upscaler, factory, workers: int, batch: int, bar, budget=None, notes=None
+    sjob: SegmentedJob, get_upscaler, factory, workers: int, batch: int, bar, budget=None, notes=None, estimate=None
 ) -> None:
     """Make every segment of this run's share, waiting for those other processes hold."""
     while True:
@@ -554,10 +542,14 @@ def _make_share(
             time.sleep(_POLL_SECONDS)
             continue
         n = min(workers, len(free))
+        on_first = None
+        if estimate is not None:
+            estimate.workers = n
+            on_first = estimate.first_batch
         if n <= 1:
-            _work_here(sjob, get_upscaler, batch, bar.update, budget, notes)
+            _work_here(sjob, get_upscaler, batch, bar.update, budget, notes, on_first)
         else:
-            _work_in_processes(sjob, factory, n, batch, bar.update, budget)
+            _work_in_processes(sjob, factory, n, batch, bar.update, budget, on_first)
 
 
 # -- the whole job -------------------------------------------------------------------------------
@@ -589,9 +581,11 @@ def run_segmented(
         raise TypeError("workers > 1 needs a picklable upscaler factory")
     if not merge:
         bar = progress_bar(job, progress, initial=frames_before)
+        share = 1.0 if sjob.shard is None else len(sjob.share()) / sjob.count
+        estimate = Estimate(job, enabled=progress, done=frames_before, share=share, total=bar.total)
         try:
             with sigterm_as_cancel():
-                _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes)
+                _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes, estimate)
         except BaseException as e:
             if not work.path.exists():  # another run of the same output merged and removed it
                 done = "it is complete" if job.dst.exists() else "check it before running again"
@@ -664,7 +658,8 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
     job, work = sjob.video, sjob.work
     filled = [r for r in records if r.frames]
     if not filled:
-        raise InputError(f"{job.src}: no video frames could be decoded (empty or damaged video stream)")
+        work.remove()  # segments without a frame: nothing worth resuming
+        raise no_frames(job)
     _check_joins(sjob, filled)
     # Each segment holds its frames at their own times, rounded as a single pass rounds them. The concat
     # demuxer shifts file k by (sum of the durations before it) - (file k's start); durations equal to
@@ -679,19 +674,22 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
             lines.append(f"duration {step // 1_000_000}.{step % 1_000_000:06d}")
     listing.write_text("\n".join(lines) + "\n")
     plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    origin = job.trim.start if job.trim is not None else 0  # segments keep the source's times
     with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
-        command = concat_command(
-            listing=listing,
-            src=job.src,
-            info=job.info,
-            tmp=out.tmp,
-            encode=job.encode,
-            plan=plan,
-            offset=Fraction(filled[0].start_us, 1_000_000),
-        )
         proc = None
         try:
-            with user_errors(job, _kept(sjob)):
+            with user_errors(job, _kept(sjob)), trim_inputs(job, plan) as inputs:
+                command = concat_command(
+                    listing=listing,
+                    src=job.src,
+                    info=job.info,
+                    tmp=out.tmp,
+                    encode=job.encode,
+                    plan=plan,
+                    offset=Fraction(filled[0].start_us, 1_000_000) - origin,
+                    trim=job.trim,
+                    **inputs.options(),
+                )
                 proc = FFmpegProcess(command, role="muxer")
                 rc = proc.wait()
                 if rc != 0:
@@ -728,5 +726,8 @@ def _check_joins(sjob: SegmentedJob, filled: list[SegmentRecord]) -> None:
                 f"{sjob.video.src}: frame size or time base changes between segments {a.index} and {b.index} "
                 f"({a.size} -> {b.size}); not supported"
             )
-    if filled[-1].next_pts is not None:
-        raise OutputError(f"{sjob.work.path}: the last segment is incomplete; pass --restart to redo it")
+    last = filled[-1]
+    if last.next_pts is not None:
+        end = sjob.video.trim.end if sjob.video.trim is not None else None  # a trimmed job stops before a frame
+        if end is None or last.next_pts * Fraction(last.time_base) < end:
+            raise OutputError(f"{sjob.work.path}: the last segment is incomplete; pass --restart to redo it")

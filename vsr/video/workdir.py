@@ -4,7 +4,8 @@
 
 - ``manifest.json``: what the segments are made of: the source's identity (size, mtime, sha256 of its
   first MiB), the model identity and every option that changes pixels, the segment length and count,
-  and the ffmpeg release (and path) that encodes them. A job whose manifest differs refuses the folder
+  the span of a trimmed job (``--start``/``--duration``), the output size when not x4, and the ffmpeg
+  release (and path) that encodes them. A job whose manifest differs refuses the folder
   (``--restart`` discards it); for another ffmpeg release the refusal names the one that made the
   segments, since only with it do resumed segments stay bit-identical. (The path is not compared: the
   same release installed elsewhere, on another machine of a sharded job say, is the same ffmpeg.)
@@ -378,6 +379,7 @@ _WATCHED = {
     "scale": "scale",
     "segment_seconds": "segment length",
     "segments": "segment count",
+    "trim": "span (--start/--duration)",
     "ffmpeg": "ffmpeg",
 }
 

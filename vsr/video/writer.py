@@ -14,6 +14,17 @@ into a temporary file and attached (``-attach``) with its MIME type and name (th
 Timing: the encoder's time base is the source stream's, so timestamps round-trip exactly (nanoseconds in
 the pipe are far finer than any real time base). Input 0 is given ``-itsoffset`` equal to the first
 frame's time so ffmpeg's start-time normalisation treats both inputs alike: A/V sync is as in the source.
+
+Trimmed jobs (``--start``/``--duration``, a :class:`~vsr.video.span.Trim`): the source input gets
+``-ss``/``-t``, which cut audio and subtitles; chapters come cut and shifted from an ffmetadata file
+(:func:`trimmed_chapters`); the output gets ``-t`` too and ``-copypriorss 0`` on audio and subtitles, without which
+ffmpeg also copies every packet from the keyframe its seek lands on (negative timestamps; Matroska
+would then start seconds early). Stream-copied audio is therefore cut at its packet boundaries
+(AAC: 21-23 ms), as ``ffmpeg -ss -c copy`` cuts it; re-encoded audio is cut to the sample.
+Subtitles ffmpeg *converts* are the exception: ffmpeg 9.0 does not shift decoded subtitles by
+either ``-ss`` (measured: srt -> mov_text cues kept their source times or came out garbled), so
+they are converted untrimmed into a side file first (:func:`subtitle_side_command`) and then
+stream-copied from it with the same cut, which does shift them.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from .formats import COVER_CODECS, COVER_MIMETYPES, TEXT_SUBTITLES, Container, E
 from .matroska import RawVideoMuxer
 from .probe import MediaInfo, StreamInfo, attached_picture
 from .size import resize_frame
+from .span import Trim, seconds_arg
 
 _END = object()
 
@@ -223,33 +235,138 @@ def _compile(out, tmp: Path, encode: EncodeOptions, extra: list[str] = ()) -> li
     return args
 
 
-def _mux_command(video, video_options: dict, *, src: Path, info: MediaInfo, tmp: Path, encode, plan) -> list[str]:
-    """The output ``tmp``: ``video`` (input #0) plus what ``plan`` maps from the source (input #1)."""
+@dataclass(frozen=True)
+class SubtitleSide:
+    """Subtitles converted beforehand for a trimmed job: ``path`` holds them; ``streams`` maps each
+    source stream index to its index there."""
+
+    path: Path
+    streams: dict[int, int]
+
+
+def _is_conversion(stream: StreamInfo, opts: dict) -> bool:
+    return stream.kind == "subtitle" and "copy" not in opts.values()
+
+
+def subtitle_side_command(*, src: Path, plan: StreamPlan, encode: EncodeOptions, tmp: Path) -> tuple[list[str], dict]:
+    """The ffmpeg command that converts ``plan``'s converted subtitle streams, untrimmed, into ``tmp``
+    (in the output's container), and the stream map for :class:`SubtitleSide`. See the module docstring."""
     source = ffmpeg_python.input(media_arg(src))
+    outputs, kwargs, streams = [], {"format": encode.container.muxer, **encode.container.options}, {}
+    for stream, opts in plan.streams:
+        if _is_conversion(stream, opts):
+            k = len(outputs)
+            outputs.append(source[str(stream.index)])
+            kwargs[f"c:s:{k}"] = next(iter(opts.values()))  # the encoder the plan chose
+            streams[stream.index] = k
+    kwargs.update({"map_metadata": "-1", "map_chapters": "-1"})
+    out = ffmpeg_python.output(*outputs, media_arg(tmp), **kwargs)
+    out = out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning", "-y")
+    return out.compile(cmd=ffmpeg_exe()), streams
+
+
+def _ffmetadata_escape(text: str) -> str:
+    return "".join("\\" + c if c in "=;#\\\n" else c for c in str(text))
+
+
+def trimmed_chapters(info: MediaInfo, trim: Trim) -> str | None:
+    """The source's chapters cut to ``trim`` and shifted, as an ffmetadata file's text (None: no chapters).
+
+    Why not ffmpeg's own ``-map_chapters`` from the cut input: it keeps a chapter that ends exactly at
+    ``--start`` as a zero-length one (its test is ``end < start``), so a cut at a chapter boundary
+    would list the previous chapter at 0:00 too. Here a chapter survives only if it overlaps the span."""
+    if not info.chapters:
+        return None
+    origin = Fraction(str(info.start)) if info.start and info.start > 0 else Fraction(0)
+    lines = [";FFMETADATA1"]
+    ns = Fraction(1, 1_000_000_000)
+    for chapter in info.chapters:
+        start = Fraction(str(chapter.start)) - origin - trim.start
+        end = Fraction(str(chapter.end)) - origin - trim.start
+        if trim.duration is not None:
+            end = min(end, trim.duration)
+        start = max(start, Fraction(0))
+        if end <= start:
+            continue
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000000000", f"START={round(start / ns)}", f"END={round(end / ns)}"]
+        lines += [f"{_ffmetadata_escape(k)}={_ffmetadata_escape(v)}" for k, v in chapter.metadata.items()]
+    return "\n".join(lines) + "\n"
+
+
+def needs_subtitle_side(plan: StreamPlan, trim: Trim | None) -> bool:
+    return trim is not None and any(_is_conversion(s, opts) for s, opts in plan.streams)
+
+
+def _input_indices(outputs) -> dict[str, int]:
+    """ffmpeg's index of each input these output streams come from, by file name: ffmpeg-python numbers
+    inputs in the order it meets them, which the metadata and chapter maps must follow."""
+    args = ffmpeg_python.output(*outputs, "-").compile()
+    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-i"]
+    return {name: i for i, name in enumerate(names)}
+
+
+def _mux_command(
+    video,
+    video_options: dict,
+    *,
+    src: Path,
+    info: MediaInfo,
+    tmp: Path,
+    encode,
+    plan,
+    trim: Trim | None = None,
+    side: SubtitleSide | None = None,
+    chapters: Path | None = None,
+) -> list[str]:
+    """The output ``tmp``: ``video`` (input #0) plus what ``plan`` maps from the source, cut to ``trim``
+    if given (converted subtitles then come from ``side``, chapters from the ffmetadata file ``chapters``)."""
+    source = ffmpeg_python.input(media_arg(src), **(trim.input_options() if trim else {}))
+    side_input = None
+    if side is not None:
+        # seek_timestamp: -ss is a time in the file, not after its own start (its first cue's time)
+        side_input = ffmpeg_python.input(media_arg(side.path), seek_timestamp="1", **trim.input_options())
     kwargs: dict = {
-        "format": encode.container.muxer,
-        **video_options,
-        "map_metadata": "1",
-        "map_chapters": "1",
-        "map_metadata:s:v:0": f"1:s:{info.video.index}",
-        **encode.container.options,
-        **plan.options,
+        "format": encode.container.muxer, **video_options, **encode.container.options, **plan.options
     }
+    if trim is not None:
+        if trim.start:  # (at 0 it would drop an AAC priming packet, which has a negative time)
+            kwargs.update({"copypriorss:a": "0", "copypriorss:s": "0"})
+        if trim.duration is not None:
+            kwargs["t"] = seconds_arg(trim.duration)  # also ends the chapters there
     if encode.codec.mp4_tag and encode.container.muxer in ("mp4", "mov"):
         kwargs["tag:v"] = encode.codec.mp4_tag
     outputs = [video]
+    streams: list[tuple[str, int, int]] = []  # (kind letter, output index of that kind, source index)
     counters: dict[str, int] = {"v": 1}  # v:0 is ours; the source's cover art follows
     for stream, opts in plan.streams:
-        outputs.append(source[str(stream.index)])
         letter = {"video": "v", "audio": "a", "subtitle": "s", "attachment": "t"}[stream.kind]
         n = counters.get(letter, 0)
         counters[letter] = n + 1
-        kwargs[f"map_metadata:s:{letter}:{n}"] = f"1:s:{stream.index}"
+        if side is not None and stream.index in side.streams:
+            outputs.append(side_input[str(side.streams[stream.index])])
+            opts = {f"c:s:{n}": "copy"}  # converted already
+        else:
+            outputs.append(source[str(stream.index)])
+        streams.append((letter, n, stream.index))
         kwargs.update(opts)
-    if len(outputs) == 1:
-        # Nothing mapped from the source (no audio or subtitles), but it must stay input #1 for the
-        # metadata and chapter maps; ffmpeg-python drops unreferenced inputs, so map "its audio, if any".
+    if not any(stream.index not in (side.streams if side else {}) for stream, _ in plan.streams):
+        # Nothing mapped from the source (no audio or subtitles), but it must stay an input for the
+        # metadata and chapter maps; ffmpeg-python drops unreferenced inputs, so map "its audio, if any"
+        # (none: the plan maps every audio track).
         outputs.append(source["a?"])
+    if chapters is not None:
+        outputs.append(ffmpeg_python.input(media_arg(chapters), format="ffmetadata")["a?"])  # it has none
+    index = _input_indices(outputs)
+    at = index[media_arg(src)]
+    kwargs.update(
+        {
+            "map_metadata": str(at),
+            "map_chapters": str(index[media_arg(chapters)] if chapters is not None else at),
+            "map_metadata:s:v:0": f"{at}:s:{info.video.index}",
+        }
+    )
+    for letter, n, source_index in streams:
+        kwargs[f"map_metadata:s:{letter}:{n}"] = f"{at}:s:{source_index}"
     attach: list[str] = []
     if plan.covers:
         assert len(plan.cover_paths) == len(plan.covers), "cover art is attached inside cover_files()"
@@ -298,11 +415,19 @@ def encoder_command(
     time_base: Fraction,
     offset: Fraction,
     sar: Fraction,
+    trim: Trim | None = None,
+    side: SubtitleSide | None = None,
+    chapters: Path | None = None,
 ) -> list[str]:
-    """The ffmpeg command that reads Matroska frames on stdin and writes ``tmp``."""
+    """The ffmpeg command that reads Matroska frames on stdin and writes ``tmp``.
+
+    ``offset``: the first frame's time in the output (its time in the source, less ``trim.start``)."""
     video = _video_filters(_frames_input(offset)["0"], encode, sar)
     options = _video_encoder_options(encode, time_base)
-    return _mux_command(video, options, src=src, info=info, tmp=tmp, encode=encode, plan=plan)
+    return _mux_command(
+        video, options, src=src, info=info, tmp=tmp, encode=encode, plan=plan, trim=trim, side=side,
+        chapters=chapters,
+    )
 
 
 def segment_encoder_command(
@@ -323,15 +448,29 @@ def segment_encoder_command(
 
 
 def concat_command(
-    *, listing: Path, src: Path, info: MediaInfo, tmp: Path, encode: EncodeOptions, plan: StreamPlan, offset: Fraction
+    *,
+    listing: Path,
+    src: Path,
+    info: MediaInfo,
+    tmp: Path,
+    encode: EncodeOptions,
+    plan: StreamPlan,
+    offset: Fraction,
+    trim: Trim | None = None,
+    side: SubtitleSide | None = None,
+    chapters: Path | None = None,
 ) -> list[str]:
     """Join the segments named in the ffconcat file ``listing`` by stream copy, muxed as a single pass would be.
 
     ``offset`` (seconds) is where the first segment starts: the concat demuxer starts at 0, and this
-    puts the video back where it was beside the source's other streams, as :func:`encoder_command` does.
+    puts the video back where it was beside the source's other streams, as :func:`encoder_command` does
+    (less ``trim.start`` for a trimmed job).
     """
     segments = ffmpeg_python.input(media_arg(listing), format="concat", safe="0", itsoffset=f"{float(offset):.9f}")
-    return _mux_command(segments["0"], {"c:v": "copy"}, src=src, info=info, tmp=tmp, encode=encode, plan=plan)
+    return _mux_command(
+        segments["0"], {"c:v": "copy"}, src=src, info=info, tmp=tmp, encode=encode, plan=plan, trim=trim, side=side,
+        chapters=chapters,
+    )
 
 
 #: The trial encode's frame: small enough to cost a tenth of a second, above hardware encoders' minimum sizes.
