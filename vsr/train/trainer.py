@@ -320,12 +320,15 @@ class Trainer:
                         with writer.as_default(step=self.step):
                             for k, v in values.items():
                                 tf.summary.scalar(f"loss/{k}", v)
+                # The checkpoint comes before the validation, so that a validation that fails
+                # (a bad val image, an engine error) never costs the steps since the last one.
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self.save_checkpoint()
+                if self.step % 10 == 0 or self.step == cfg.steps:
                     if val and (self.step % cfg.validate_every == 0 or self.step == cfg.steps):
                         record.update(self._validate_and_log(val, writer))
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self.save_checkpoint()
                 if stop.requested:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
