@@ -2,8 +2,9 @@
 
 Containers are a table: ffmpeg has no command-line query for "can container X hold codec Y", and a
 table lets us refuse a bad combination before any work starts, with a message saying what to use.
-Where the table does not restrict (most containers), the muxer itself has the last word in the
-trial encode (:func:`vsr.video.writer.trial_encode`) before the first frame is upscaled.
+Where the table does not restrict (most containers), the muxer itself has the last word before the
+first frame is upscaled: in the trial encode (:func:`vsr.video.writer.trial_encode`) for the video, in
+the dry mux of the source's other streams (:mod:`vsr.video.streams`) for the rest.
 
 Encoders are asked of the ffmpeg in use: any video encoder ``ffmpeg -encoders`` lists may be
 named, its pixel formats and options come from ``ffmpeg -h encoder=NAME``, and ``--crf``/``--preset``
@@ -109,7 +110,8 @@ CONTAINERS: dict[str, Container] = {
     ".mov": Container(
         "mov",
         "libx264",
-        _MP4_AUDIO | {"pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be", "pcm_f32le"},
+        # ffmpeg's mov muxer takes FLAC and Opus only in its MP4 mode ("flac only supported in MP4").
+        (_MP4_AUDIO - {"flac", "opus"}) | {"pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be", "pcm_f32le"},
         "aac",
         frozenset({"mov_text"}),
         "mov_text",

@@ -10,8 +10,8 @@ size when one is asked for, see :mod:`.size`). Memory is bounded by the two queu
 video's length.
 
 Safety: every check that can fail without work (paths, extension, codec options, probe, output size,
-a writable output folder, a one-frame trial encode with the output's encoder settings) runs before the
-model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target,
+a writable output folder, a one-frame trial encode with the output's encoder settings, a dry mux of the
+source's other streams into the output's container) runs before the model is loaded; a refusal leaves nothing behind. Output goes to a temporary file beside the target,
 renamed only on success. On any error, Ctrl-C or SIGTERM both ffmpeg processes are killed and reaped and the
 temporary file is removed; the error raised is a :class:`~vsr.errors.VsrError` with a one-line message
 naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
@@ -20,6 +20,7 @@ naming the file (Ctrl-C and SIGTERM become :class:`~vsr.errors.Cancelled`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import signal
 import sys
@@ -49,6 +50,7 @@ from .probe import MediaInfo, demuxed_end, frame_count, probe
 from .reader import FrameReader, untagged_matrix
 from .size import MAX_OUTSCALE, OutputSize
 from .span import FrameRange, SeekMissed, Trim, decoder_starts, format_time, plan_trim
+from .streams import checked_plan
 from .writer import (
     FrameWriter,
     StreamPlan,
@@ -56,7 +58,6 @@ from .writer import (
     cover_files,
     encoder_command,
     needs_subtitle_side,
-    plan_streams,
     subtitle_side_command,
     trial_encode,
     trimmed_chapters,
@@ -227,6 +228,14 @@ class VideoJob:
     notes: list[str] = field(default_factory=list)  # said in the summary (stale temporaries removed)
     size: OutputSize = field(default_factory=OutputSize)  # the output's size (default: the model's x4)
     trim: Trim | None = None  # --start/--duration (see vsr.video.span)
+    #: The stream plan, tried against the output's muxer (see vsr.video.streams); made on first use.
+    streams: StreamPlan | None = None
+
+    def stream_plan(self) -> StreamPlan:
+        """A copy of the checked stream plan for one mux (:func:`cover_files` fills in its own files)."""
+        if self.streams is None:
+            self.streams = checked_plan(self.src, self.info, self.encode, self.dst)
+        return copy.deepcopy(self.streams)
 
     def output_size(self, size: tuple[int, int], scale: int) -> tuple[int, int]:
         """The output (width, height) for decoded frames of ``size`` upscaled x``scale``."""
@@ -249,8 +258,9 @@ def plan_video(
     start=None,
     duration=None,
 ) -> VideoJob:
-    """Check paths and options, probe the input and trial-encode one small frame with the output's
-    encoder settings (see :func:`~vsr.video.writer.trial_encode`); creates nothing beside the output.
+    """Check paths and options, probe the input, trial-encode one small frame with the output's
+    encoder settings (see :func:`~vsr.video.writer.trial_encode`) and try the stream plan against the
+    output's muxer (see :mod:`vsr.video.streams`); creates nothing beside the output.
     Raises a :class:`VsrError`.
 
     ``start``/``duration`` (seconds, ffmpeg's ``-ss``/``-t``) make only that span (see :mod:`.span`);
@@ -272,6 +282,7 @@ def plan_video(
         job.output_size(frame_size(info), MAX_OUTSCALE)  # refuse a size past x4 now, not after the model loads
     check_output_folder(dst)
     trial_encode(encode, dst)
+    job.stream_plan()
     job.notes = stale_note(remove_stale_temporaries(dst))
     return job
 
@@ -572,7 +583,7 @@ def run_video(
     batch = memory.batch
     bar = progress_bar(job, progress)
     estimate = Estimate(job, enabled=progress, total=bar.total)
-    plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    plan = job.stream_plan()
     origin = job.trim.start if job.trim else Fraction(0)
     try:
         with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):

@@ -77,7 +77,7 @@ from .probe import demuxed_end, probe
 from .reader import FrameReader, untagged_matrix
 from .span import SEEK_MARGINS, SeekMissed
 from .workdir import HOST, SegmentRecord, WorkFolder, source_identity, work_folder_for
-from .writer import concat_command, cover_files, plan_streams, segment_encoder_command
+from .writer import concat_command, cover_files, segment_encoder_command
 
 #: Segment length when none is given; videos no longer than one segment run in a single pass.
 DEFAULT_SEGMENT_SECONDS = 30
@@ -673,7 +673,7 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
             step = after.start_us - r.start_us
             lines.append(f"duration {step // 1_000_000}.{step % 1_000_000:06d}")
     listing.write_text("\n".join(lines) + "\n")
-    plan = plan_streams(job.info, job.encode.container, job.dst.name)
+    plan = job.stream_plan()
     origin = job.trim.start if job.trim is not None else 0  # segments keep the source's times
     with sigterm_as_cancel(), AtomicOutput(job.dst, overwrite=job.overwrite) as out, cover_files(job.src, plan):
         proc = None
