@@ -130,7 +130,7 @@ def test_segments_hold_exactly_the_single_pass_frames(clip, tmp_path, name):
     np.testing.assert_array_equal(read_frames(seg), read_frames(one))
     a, b = frame_timing(one), frame_timing(seg)
     assert b.pts == a.pts and b.time_base == a.time_base
-    assert_clean(tmp_path, {"one.mkv", "seg.mkv"})  # work folder removed
+    assert_clean(tmp_path, {"one.mkv", "seg.mkv", "plan"})  # work folder removed
 
 
 def test_mp4_timing_audio_and_streams_as_a_single_pass(clip, tmp_path):
@@ -175,6 +175,58 @@ def test_short_videos_run_in_one_pass_unless_asked(clip, tmp_path):
     assert plan_segmented(job, identity={}, segment_seconds=1).count == 4  # the last one is open-ended
     # From now on the work folder decides: the same call without a length resumes it in segments.
     assert plan_segmented(job, identity={}).count == 4
+
+
+@pytest.fixture(scope="module")
+def tail_clip(tmp_path_factory):
+    """2.04 s at 25 fps (51 frames) with AAC audio in Matroska: in 1 s segments the tail is one frame."""
+    out = tmp_path_factory.mktemp("tail") / "tail.mkv"
+    ffmpeg(
+        "-f lavfi -i testsrc2=s=64x48:r=25:d=2.04 -f lavfi -i sine=d=2.04 -map 0:v -map 1:a -c:a aac",
+        "-c:v libx264 -preset ultrafast -pix_fmt yuv420p",
+        out,
+    )
+    return out
+
+
+def _video_stream(path) -> dict:
+    """Frame count and average frame rate as a player reads them (MP4: from the sample table)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return {"frames": stream.frames, "rate": str(stream.average_rate)}
+
+
+def test_a_short_tail_joins_the_last_segment_and_mp4_keeps_its_frame_rate(tail_clip, tmp_path):
+    """A 1-frame last segment began without x264's 2-frame decode delay: the MP4 joined from it read
+    back at 24.06 fps (1275/53) instead of 25, its track 0.08 s long."""
+    (tmp_path / "plan").mkdir()
+    job = plan_video(tail_clip, tmp_path / "plan" / "seg.mp4")
+    assert plan_segmented(job, identity={}, segment_seconds=1).count == 2  # 1 s + 1.04 s, no 0.04 s segment
+    one, seg = tmp_path / "one.mp4", tmp_path / "seg.mp4"
+    run(tail_clip, one, segment_seconds=0)
+    run(tail_clip, seg, segment_seconds=1)
+    assert _video_stream(seg) == _video_stream(one) == {"frames": 51, "rate": "25"}
+    assert frame_timing(seg).pts == frame_timing(one).pts
+    assert_clean(tmp_path, {"one.mp4", "seg.mp4", "plan"})
+
+
+def test_a_one_frame_matroska_segment_joins(tail_clip, tmp_path, monkeypatch):
+    """A Matroska segment of one frame reads back with no start time; beside segments that have one,
+    the join's listing got a negative duration and ffmpeg refused it ("Invalid data found")."""
+    from vsr.video import segmented
+
+    monkeypatch.setattr(segmented, "MIN_TAIL_SECONDS", 0)  # keep the one-frame tail as its own segment
+    (tmp_path / "plan").mkdir()
+    job = plan_video(tail_clip, tmp_path / "plan" / "seg.mkv")
+    assert plan_segmented(job, identity={}, segment_seconds=1).count == 3
+    one, seg = tmp_path / "one.mkv", tmp_path / "seg.mkv"
+    run(tail_clip, one, segment_seconds=0)
+    run(tail_clip, seg, segment_seconds=1)
+    assert frame_timing(seg).pts == frame_timing(one).pts and len(frame_timing(seg).pts) == 51
+    assert audio_md5(seg) == audio_md5(one)
+    assert_clean(tmp_path, {"one.mkv", "seg.mkv", "plan"})
 
 
 # -- crashes ----------------------------------------------------------------------------------------

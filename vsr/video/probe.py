@@ -24,6 +24,8 @@ themselves from that process); the patterns for them live here.
 
 from __future__ import annotations
 
+import itertools
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -296,6 +298,27 @@ def demuxed_end(path) -> float | None:
         return None if end is None else float(end - start)
     finally:
         container.close()
+
+def first_video_time(path) -> Fraction | None:
+    """The earliest pts (seconds) among a file's first 16 video packets; None if it has none.
+
+    For files whose header gives no start time (a Matroska file of one frame: a pts, no dts)."""
+    import av
+
+    container = _open(Path(path))
+    try:
+        video = [s for s in container.streams.video if not int(s.disposition) & 1024]
+        times = []
+        try:
+            for packet in itertools.islice(container.demux(video[:1]), 16):
+                if packet.pts is not None and packet.time_base is not None:
+                    times.append(packet.pts * packet.time_base)
+        except (av.error.FFmpegError, ValueError):
+            pass
+        return min(times, default=None)
+    finally:
+        container.close()
+
 
 def frame_count(path, stream: int) -> int | None:
     """How many frames the video stream ``stream`` of ``path`` holds, None if that cannot be told.

@@ -73,7 +73,7 @@ from .pipeline import (
     user_errors,
     video_notes,
 )
-from .probe import demuxed_end, probe
+from .probe import demuxed_end, first_video_time, probe
 from .reader import FrameReader, untagged_matrix
 from .span import SEEK_MARGINS, SeekMissed
 from .workdir import HOST, SegmentRecord, WorkFolder, source_identity, work_folder_for
@@ -81,6 +81,12 @@ from .writer import concat_command, cover_files, segment_encoder_command
 
 #: Segment length when none is given; videos no longer than one segment run in a single pass.
 DEFAULT_SEGMENT_SECONDS = 30
+#: A tail shorter than this (or than half a segment) makes no segment of its own. An encoder that
+#: reorders frames sets its decode delay from the first frames it is given (x264's B-pyramid: 2 frames,
+#: once it has seen 3), so a segment of 1-2 frames starts with a smaller delay than the others, and an
+#: MP4 joined from it holds one sample that much too long (measured: 51 frames at 25 fps in segments
+#: of 1 s read back as 24.06 fps with a 0.08 s longer track; 25 fps with the tail in the last segment).
+MIN_TAIL_SECONDS = Fraction(1, 2)
 #: How often a run waiting for segments that other processes hold looks again.
 _POLL_SECONDS = 2.0
 
@@ -195,8 +201,12 @@ def plan_segmented(
         raise OutputError(f"{folder}: no work folder to merge; run the shards first")
     # A tail under 10 ms (less than one frame at 100 fps: an audio track outlasting the video a little)
     # makes no segment of its own; 10 ms is also the precision ffmpeg's printed header gave us before
-    # probing read the exact value through PyAV, so plans made then and now agree.
-    count = max(1, math.ceil(Fraction(math.floor(duration * 100), 100) / seconds))
+    # probing read the exact value through PyAV, so plans made then and now agree. A tail shorter
+    # than MIN_TAIL_SECONDS goes to the last full segment.
+    total = Fraction(math.floor(duration * 100), 100)
+    count = max(1, math.ceil(total / seconds))
+    if count > 1 and total - (count - 1) * seconds < min(MIN_TAIL_SECONDS, seconds / 2):
+        count -= 1  # the short tail goes to the last full segment (open-ended, see bounds)
     if existing and Fraction(existing["segment_seconds"]) == seconds:
         count = existing["segments"]  # a header read differently must not renumber finished segments
     manifest = {
@@ -266,12 +276,14 @@ def _encode_range(
             if hi is None:
                 check_not_truncated(job, reader)
             errors = reader.errors[frames.errors_before :]
+            start_us, inpoint = _start_micros(tmp) if writer else (None, False)
             record = SegmentRecord(
                 index=claim.index,
                 file=work.media(claim.index).name if writer else None,
                 bytes=tmp.stat().st_size if writer else 0,
                 frames=pump.frames,
-                start_us=_start_micros(tmp) if writer else None,
+                start_us=start_us,
+                inpoint=inpoint,
                 first_pts=writer.first_pts if writer else None,
                 next_pts=frames.next_pts,
                 time_base=str(reader.time_base or Fraction(1, 1000)),
@@ -295,13 +307,20 @@ def _encode_range(
                 tmp.unlink()
 
 
-def _start_micros(path: Path) -> int:
-    """Where the concat demuxer takes the segment file to start (µs): its start time, 0 if it has none.
+def _start_micros(path: Path) -> tuple[int, bool]:
+    """Where the concat demuxer is to take the segment file to start (µs), and whether the listing
+    must say so (``inpoint``).
 
-    (Matroska files read back without one, their frames keeping their own times.)
+    A Matroska segment of one frame reads back with no start time (one packet with a pts and no dts),
+    which the concat demuxer takes as 0 while its frame keeps its own time: the listing's duration
+    before it came out negative and the join failed ("Invalid data found when processing input").
+    Such a file is given its frame's own time as its in-point instead.
     """
     start = probe(path).start
-    return 0 if start is None else round(start * 1_000_000)
+    if start is not None:
+        return round(start * 1_000_000), False
+    first = first_video_time(path)
+    return (0, False) if first is None else (round(first * 1_000_000), True)
 
 
 # -- workers -------------------------------------------------------------------------------------
@@ -669,6 +688,8 @@ def merge_segments(sjob: SegmentedJob, records: list[SegmentRecord]) -> Summary:
     lines = ["ffconcat version 1.0"]
     for r, after in zip(filled, filled[1:] + [None]):
         lines.append(f"file '{r.file}'")
+        if r.inpoint:
+            lines.append(f"inpoint {r.start_us // 1_000_000}.{r.start_us % 1_000_000:06d}")
         if after is not None:
             step = after.start_us - r.start_us
             lines.append(f"duration {step // 1_000_000}.{step % 1_000_000:06d}")

@@ -87,6 +87,8 @@ class SegmentRecord:
     seconds: float
     host: str
     pid: int
+    #: The file has no start time of its own: the join gives ``start_us`` as its in-point (see segmented).
+    inpoint: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentRecord:
