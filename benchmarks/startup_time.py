@@ -13,9 +13,12 @@ weights, folding BatchNorm, converting to LiteRT, timing the runtimes for `--run
 model call, ...); they are tabled per run (a "LiteRT interpreter" line falls inside the timing or the
 first call that needed it; the rest do not overlap). Runs:
 
-* before: the checkout given by ``--before`` (no cache, LiteRT always), if any;
+* before: the checkout given by ``--before`` (no cache, LiteRT always), if any, ``--rounds`` times;
 * cold: this checkout with an empty cache folder (converts, times TensorFlow against LiteRT, caches);
-* warm: the same cache again, ``--rounds`` times (best shown): what every later run costs;
+* warm: the same cache again, ``--rounds`` times: what every later run costs;
+
+Repeated runs are reported as their median wall time with the range beside it (the phases shown
+are those of the median run).
 * warm --runtime tf: TensorFlow forced (imports it, builds and folds the model; no conversion).
 
 The cache lives in a temporary folder (VSR_CACHE_DIR), never the user's. Run it on a quiet machine:
@@ -77,11 +80,17 @@ def run_upscale(checkout: Path, src: Path, dst: Path, model: str, cache: Path, e
             "choice": choice}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the upper one of an even count), with every run's wall time."""
+    ordered = sorted(runs, key=lambda r: r["wall"])
+    return {**ordered[len(ordered) // 2], "walls": [r["wall"] for r in runs]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mse", help="named model (default mse, the bundled one)")
     parser.add_argument("--before", type=Path, help="a checkout of the code before the cache, for comparison")
-    parser.add_argument("--rounds", type=int, default=2, help="warm runs per input (best shown; default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="before and warm runs per input (median shown; default 3)")
     parser.add_argument("--inputs", default="image,clip", help="comma-separated: image, clip (default both)")
     args = parser.parse_args(argv)
     if args.before:
@@ -99,12 +108,14 @@ def main(argv=None):
             dst = tmp / f"out-{kind}{src.suffix}"
             cache = tmp / f"cache-{kind}"
             runs = []
+            rounds = max(1, args.rounds)
             if args.before:
-                runs.append(("before (--before checkout)",
-                             run_upscale(args.before, src, dst, args.model, tmp / "unused", verbose=False)))
+                before = [run_upscale(args.before, src, dst, args.model, tmp / "unused", verbose=False)
+                          for _ in range(rounds)]
+                runs.append(("before (--before checkout)", median_run(before)))
             runs.append(("cold cache", run_upscale(REPO, src, dst, args.model, cache)))
-            warm = [run_upscale(REPO, src, dst, args.model, cache) for _ in range(max(1, args.rounds))]
-            runs.append(("warm cache", min(warm, key=lambda r: r["wall"])))
+            warm = [run_upscale(REPO, src, dst, args.model, cache) for _ in range(rounds)]
+            runs.append(("warm cache", median_run(warm)))
             runs.append(("warm cache, --runtime tf",
                          run_upscale(REPO, src, dst, args.model, cache, extra=("--runtime", "tf"))))
             for label, r in runs:
@@ -112,11 +123,12 @@ def main(argv=None):
                 details.append((f"{kind}, {label}", r))
 
     print(f"\n`vsr upscale --model {args.model}`, a fresh process per run; wall = process start to exit\n")
-    print("| input | run | wall s | summary's 'in all' s |")
-    print("|---|---|---:|---:|")
+    print("| input | run | wall s | range s | summary's 'in all' s |")
+    print("|---|---|---:|---:|---:|")
     for kind, label, r in rows:
         in_all = f"{r['in_all']:.1f}" if r["in_all"] is not None else "-"
-        print(f"| {kind} | {label} | {r['wall']:.1f} | {in_all} |")
+        spread = f"{min(r['walls']):.1f}-{max(r['walls']):.1f} ({len(r['walls'])} runs)" if "walls" in r else "1 run"
+        print(f"| {kind} | {label} | {r['wall']:.1f} | {spread} | {in_all} |")
     for title, r in details:
         if not r["phases"]:
             continue
