@@ -310,12 +310,11 @@ def estimated_frames(job: VideoJob) -> int | None:
 
 
 def expected_frames(job: VideoJob) -> int | None:
-    """The frames the output should hold: for a whole video the frames its stream holds (see
-    :func:`~vsr.video.probe.frame_count`, right for a variable frame rate), else the estimate; for a
-    trimmed job the estimate over its span (the stream's count is the whole video's)."""
-    if job.trim is not None:
-        return estimated_frames(job)
-    return frame_count(job.src, job.info.video.index) or estimated_frames(job)
+    """The frames the output should hold: those the stream shows in the job's span (the whole video, or
+    the trim; see :func:`~vsr.video.probe.frame_count`, right for a variable frame rate), else the
+    estimate."""
+    span = None if job.trim is None else (job.trim.start, job.trim.end)
+    return frame_count(job.src, job.info.video.index, span) or estimated_frames(job)
 
 
 def check_upscaled(out, batch: np.ndarray, scale: int) -> np.ndarray:

@@ -25,6 +25,7 @@ themselves from that process); the patterns for them live here.
 from __future__ import annotations
 
 import itertools
+import math
 
 import os
 import re
@@ -320,13 +321,17 @@ def first_video_time(path) -> Fraction | None:
         container.close()
 
 
-def frame_count(path, stream: int) -> int | None:
+def frame_count(path, stream: int, span: tuple[Fraction, Fraction | None] | None = None) -> int | None:
     """How many frames the video stream ``stream`` of ``path`` holds, None if that cannot be told.
 
     The container's own count where it keeps one (MP4/MOV sample tables, AVI), else the stream's packets
     counted by a demux-only pass (no decoding: one read through the file; a packet is a frame for the
     codecs we decode). Unlike duration x frame rate, right for a variable frame rate: Matroska reports
     the highest rate as the stream's.
+
+    ``span`` ``(start, end)`` (seconds from the file's start, as ffmpeg's ``-ss``/``-t`` count them;
+    ``end`` None: to the end) counts only the frames shown in ``[start, end)``: a demux from a seek
+    to ``start`` until the packets' decode times pass ``end``.
     """
     import av
 
@@ -336,13 +341,27 @@ def frame_count(path, stream: int) -> int | None:
         return None
     try:
         chosen = container.streams[stream]
-        if chosen.frames and chosen.frames > 0:
+        if span is None and chosen.frames and chosen.frames > 0:
             return int(chosen.frames)
+        lo = hi = None
+        if span is not None:
+            tb = chosen.time_base
+            origin = _start_ticks(container, chosen)
+            lo = origin + math.floor(span[0] / tb)
+            hi = None if span[1] is None else origin + math.ceil(span[1] / tb)
+            if span[0] > 0:
+                container.seek(max(0, lo), stream=chosen, backward=True)
         count = 0
         try:
             for packet in container.demux(chosen):
-                if packet.size:  # not the empty packet that ends demuxing
-                    count += 1
+                if not packet.size:  # the empty packet that ends demuxing
+                    continue
+                if lo is not None:
+                    if hi is not None and packet.dts is not None and packet.dts >= hi:
+                        break  # decode order: every later frame is shown after this one's decode time
+                    if packet.pts is None or packet.pts < lo or (hi is not None and packet.pts >= hi):
+                        continue
+                count += 1
         except (av.error.FFmpegError, ValueError):
             return None  # damaged: the estimate will do for a progress bar
         return count or None
