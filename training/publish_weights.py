@@ -1,8 +1,11 @@
 """Publish a training run's best generator as bundled weights, with measured scores.
 
     python training/publish_weights.py runs/mse [--as mse] [--sets set5,set14,vid4] [--dry-run]
+    python training/publish_weights.py runs/perpix --checkpoint 4000 --as perpix
 
-Copies ``RUN/export/<name>.weights.h5`` to ``weights/<as>.weights.h5``, scores it with
+Copies ``RUN/export/<name>.weights.h5`` (the generator of the best validation PSNR) to
+``weights/<as>.weights.h5``, or with ``--checkpoint STEP`` the generator of that checkpoint (for
+``perpix``, whose aim is texture at a PSNR above a bar, not the highest PSNR), scores it with
 `vsr bench` on the given sets (the field's protocol: Set5/Set14 Y crop 4, Vid4 Y crop 0; plus
 Set5/Set14 in RGB without crop for comparison with the original Per-Pix figures) and writes its
 ``weights/manifest.json`` entry. Scores are measured here, never typed in.
@@ -43,11 +46,28 @@ def measure(path, sets, progress=True):
     return scores
 
 
+def checkpoint_entry(run: Path, step: int, entry):
+    """(generator file, manifest entry) of ``run``'s checkpoint at ``step``: the export's entry with
+    that checkpoint's step, wall time and the validation the run logged at it."""
+    folder = run / "checkpoints" / f"step-{step:07d}"
+    src = folder / "generator.weights.h5"
+    if not src.is_file():
+        sys.exit(f"{folder}: no generator.weights.h5 (checkpoints: {sorted(p.name for p in (run / 'checkpoints').iterdir())})")
+    state = json.loads((folder / "state.json").read_text())
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    val = next((r for r in logged if r.get("step") == step and "val_psnr_y" in r), None)
+    entry.steps = state["step"]
+    entry.cpu_hours = round(state["wall_seconds"] / 3600, 3)
+    entry.scores = {"val": {"psnr_y": round(val["val_psnr_y"], 3), "ssim_y": round(val["val_ssim_y"], 4)}} if val else {}
+    return src, entry
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--as", dest="name")
     ap.add_argument("--sets", default="set5,set14,vid4")
+    ap.add_argument("--checkpoint", type=int, metavar="STEP", help="publish RUN/checkpoints/step-STEP instead")
     ap.add_argument("--dry-run", action="store_true", help="measure and print, write nothing")
     args = ap.parse_args()
     entries = weights_mod.read_manifest(args.run / "export")
@@ -56,6 +76,8 @@ def main():
     entry = next(iter(entries.values()))
     name = args.name or entry.name
     src = args.run / "export" / entry.file
+    if args.checkpoint is not None:
+        src, entry = checkpoint_entry(args.run, args.checkpoint, entry)
     scores = measure(src, [s for s in args.sets.split(",") if s])
     if args.dry_run:
         return
