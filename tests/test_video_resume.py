@@ -409,6 +409,34 @@ def test_losing_a_race_with_another_run_of_the_same_output_ends_with_one_line(cl
     assert "it is complete" in message and dst.read_bytes() == b"the other run's output"
 
 
+def test_two_real_runs_of_the_same_output_share_the_work_or_end_with_one_line(clip, tmp_path):
+    """Two `vsr upscale` processes started together on one segmented output: they share the segments
+    (claims), one joins them, and the other either finishes too or ends with a one-line reason:
+    never a traceback (before: FileNotFoundError of a seg-*.lock)."""
+    src, dst = clip("gop30.mp4"), tmp_path / "out.mp4"
+    reference = tmp_path / "reference.mp4"
+    run(src, reference, segment_seconds=SEG)  # segments are bit-identical to segments, not to one pass
+    code = _SCRIPT.format(repo=str(REPO), seg=SEG).replace(
+        "summary = upscale_video(", "from vsr.errors import VsrError\ntry:\n    summary = upscale_video("
+    ).replace("print(summary, flush=True)", "except VsrError as e:\n    sys.exit(f'vsr: error: {e}')\n"
+              "print(summary, flush=True)")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(src), str(dst)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    for rc, out, err in results:
+        assert "Traceback" not in err, err
+        if rc != 0:
+            assert rc == 1 and err.count("\n") == 1 and "another vsr run of this output finished" in err, err
+    assert any(rc == 0 for rc, _, _ in results)
+    assert video_md5(dst) == video_md5(reference) and audio_md5(dst) == audio_md5(reference)
+    assert not work_folder_for(dst).exists()
+    wait_until_gone(str(tmp_path))
+    assert_clean(tmp_path, {"out.mp4", "reference.mp4"})
+
+
 def test_truncated_input_is_refused_in_segments_too(clip, tmp_path):
     """The header promises 2 s; the data ends at about 1.3 s: the last segment notices."""
     with pytest.raises(InputError, match="truncated"):
