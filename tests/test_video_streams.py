@@ -73,6 +73,9 @@ def test_audio_a_mov_cannot_hold_is_re_encoded_and_the_job_finishes(source, tmp_
     assert result.exit_code == 0, result.output
     assert codecs(out) == ["h264", "aac"]
     assert "re-encoded" in result.output and ".mov" in result.output
+    # said before the work too (stderr, after the estimate line), not only in the summary (stdout)
+    err = result.stderr
+    assert "estimated time" in err and err.index("estimated time") < err.index(f"{name}: audio track 1 re-encoded")
     assert_clean(tmp_path, {"o.mov"})
 
 

@@ -423,7 +423,8 @@ def _words(seconds: float) -> str:
 
 class Estimate:
     """The line said before a video's first frame is written: frames, output size and the time it
-    should take, measured on the first batch (so it includes the model's warm-up and is on the safe side).
+    should take, measured on the first batch (so it includes the model's warm-up and is on the safe side);
+    then a line per note of the stream plan (what is re-encoded, converted or dropped).
 
     It goes to stderr beside the progress bar, and only when the bar is on (not with ``-q``).
     ``done``: frames an earlier run made (resumed jobs); ``workers``: processes sharing the rest;
@@ -468,6 +469,10 @@ class Estimate:
         )
         if self.enabled:
             tqdm.write(self.line, file=sys.stderr)
+            # What the stream plan changed (a track re-encoded, subtitles dropped) is said now too, not
+            # only in the final summary: the user may rather stop and pick another container.
+            for note in self.job.streams.notes if self.job.streams is not None else []:
+                tqdm.write(f"{self.job.src.name}: {note}", file=sys.stderr)
 
 
 def video_notes(job: VideoJob, plan, *, adjusted: int, errors: int, first_error: str | None) -> list[str]:
