@@ -325,9 +325,9 @@ def test_progress_bar_goes_to_stderr(clip, tmp_path, capfd):
     assert "frame" in err
 
 
-@pytest.mark.parametrize("segment_seconds", [0, 0.5])
-def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_path, monkeypatch, segment_seconds):
-    """1 s at 10 fps + 1 s at 30 fps: 40 frames, not duration x the 30 fps Matroska reports (61)."""
+@pytest.fixture
+def bar_totals(monkeypatch):
+    """(total, n) of every progress bar the pipeline closes (close() runs twice: once more on garbage collection)."""
     from vsr.video import pipeline
 
     totals = []
@@ -338,34 +338,30 @@ def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_pat
             super().close()
 
     monkeypatch.setattr(pipeline, "tqdm", Recorded)
+    return totals
+
+
+@pytest.mark.parametrize("segment_seconds", [0, 0.5])
+def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_path, bar_totals, segment_seconds):
+    """1 s at 10 fps + 1 s at 30 fps: 40 frames, not duration x the 30 fps Matroska reports (61)."""
     src, dst = clip("vfr_mixed.mkv"), tmp_path / "out.mkv"
     assert not frame_timing(src).is_constant_rate
     summary = run(src, dst, progress=True, segment_seconds=segment_seconds, identity={"model": "nearest"})
     assert summary.frames == frame_timing(dst).frames == 40
-    assert set(totals) == {(40, 40)}  # close() runs twice (once more on garbage collection)
+    assert set(bar_totals) == {(40, 40)}
 
 
 @pytest.mark.parametrize("segment_seconds", [0, 0.5])
 @pytest.mark.parametrize("start, duration, frames", [(0.5, 1, 20), (1.5, None, 15), (0, 0.75, 8)])
 def test_progress_total_of_a_trimmed_variable_rate_video_counts_its_span(
-    clip, tmp_path, monkeypatch, segment_seconds, start, duration, frames
+    clip, tmp_path, bar_totals, segment_seconds, start, duration, frames
 ):
     """The span's own frames (0.5-1.5 s: 5 at 10 fps + 15 at 30 fps = 20), not span x 30 fps (30)."""
-    from vsr.video import pipeline
-
-    totals = []
-
-    class Recorded(pipeline.tqdm):
-        def close(self):
-            totals.append((self.total, self.n))
-            super().close()
-
-    monkeypatch.setattr(pipeline, "tqdm", Recorded)
     dst = tmp_path / "out.mkv"
     options = dict(start=start, duration=duration, segment_seconds=segment_seconds, identity={"model": "nearest"})
     summary = run(clip("vfr_mixed.mkv"), dst, progress=True, **options)
     assert summary.frames == frame_timing(dst).frames == frames
-    assert set(totals) == {(frames, frames)}
+    assert set(bar_totals) == {(frames, frames)}
 
 
 def test_summary_line(clip, tmp_path):
