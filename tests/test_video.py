@@ -352,7 +352,7 @@ def test_progress_total_is_the_real_frame_count_at_a_variable_rate(clip, tmp_pat
 
 
 @pytest.mark.parametrize("segment_seconds", [0, 0.5])
-@pytest.mark.parametrize("start, duration, frames", [(0.5, 1, 20), (1.5, None, 15), (0, 0.75, 8)])
+@pytest.mark.parametrize("start, duration, frames", [(0.5, 1, 20), (0.55, 1, 22), (1.5, None, 15), (0, 0.75, 8)])
 def test_progress_total_of_a_trimmed_variable_rate_video_counts_its_span(
     clip, tmp_path, bar_totals, segment_seconds, start, duration, frames
 ):

@@ -330,8 +330,9 @@ def frame_count(path, stream: int, span: tuple[Fraction, Fraction | None] | None
     the highest rate as the stream's.
 
     ``span`` ``(start, end)`` (seconds from the file's start, as ffmpeg's ``-ss``/``-t`` count them;
-    ``end`` None: to the end) counts only the frames shown in ``[start, end)``: a demux from a seek
-    to ``start`` until the packets' decode times pass ``end``.
+    ``end`` None: to the end) counts only the frames shown in ``[start, end)`` (and the one shown at
+    ``start`` when it falls between frames, as a trimmed job begins with it): a demux from a seek to
+    ``start`` until the packets' decode times pass ``end``.
     """
     import av
 
@@ -349,21 +350,28 @@ def frame_count(path, stream: int, span: tuple[Fraction, Fraction | None] | None
             origin = _start_ticks(container, chosen)
             lo = origin + math.floor(span[0] / tb)
             hi = None if span[1] is None else origin + math.ceil(span[1] / tb)
-            if span[0] > 0:
-                container.seek(max(0, lo), stream=chosen, backward=True)
         count = 0
+        earlier = at_start = False  # a frame before the span's start is seen; one shown exactly at it
         try:
+            if lo is not None and span[0] > 0:
+                container.seek(max(0, lo), stream=chosen, backward=True)
             for packet in container.demux(chosen):
                 if not packet.size:  # the empty packet that ends demuxing
                     continue
                 if lo is not None:
                     if hi is not None and packet.dts is not None and packet.dts >= hi:
                         break  # decode order: every later frame is shown after this one's decode time
-                    if packet.pts is None or packet.pts < lo or (hi is not None and packet.pts >= hi):
+                    if packet.pts is None or (hi is not None and packet.pts >= hi):
                         continue
+                    if packet.pts < lo:
+                        earlier = True
+                        continue
+                    at_start = at_start or packet.pts == lo
                 count += 1
         except (av.error.FFmpegError, ValueError):
             return None  # damaged: the estimate will do for a progress bar
+        if earlier and not at_start:
+            count += 1  # a start between frames begins with the frame shown then (see vsr.video.span)
         return count or None
     finally:
         container.close()
