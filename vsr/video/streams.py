@@ -31,10 +31,10 @@ from .span import Trim
 from .writer import (
     TRIAL_SIZE,
     StreamPlan,
-    _audio_bitrate,
     _mux_command,
     _video_encoder_options,
     _video_filters,
+    audio_encode_options,
     plan_streams,
 )
 
@@ -110,11 +110,8 @@ def _replan(stream: StreamInfo, opts: dict, encode: EncodeOptions, ext: str, why
     """What to do instead with a stream the muxer refused: (new options or None to drop, note)."""
     container = encode.container
     if stream.kind == "audio":
-        encoder = container.audio_encoder
-        new = {"c:a:0": encoder}
-        if encoder in ("aac", "libopus"):
-            new["b:a:0"] = _audio_bitrate(stream)
-        return new, f"re-encoded {stream.codec} -> {encoder} (the {ext} muxer refused a copy: {why})"
+        new = audio_encode_options(stream, container, 0)  # renumbered with the others
+        return new, f"re-encoded {stream.codec} -> {container.audio_encoder} (the {ext} muxer refused a copy: {why})"
     if stream.kind == "subtitle" and stream.codec in TEXT_SUBTITLES and container.text_subtitle_encoder:
         target = container.text_subtitle_encoder
         return {"c:s:0": target}, f"converted {stream.codec} -> {target} (the {ext} muxer refused a copy: {why})"

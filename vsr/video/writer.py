@@ -96,6 +96,15 @@ def _audio_bitrate(stream: StreamInfo) -> str:
     return f"{min(512, 64 * max(2, stream.channels or 2))}k"
 
 
+def audio_encode_options(stream: StreamInfo, container: Container, n: int) -> dict:
+    """Codec options that re-encode ``stream`` as output audio track ``n`` in ``container``'s audio codec."""
+    encoder = container.audio_encoder
+    opts = {f"c:a:{n}": encoder}
+    if encoder in ("aac", "libopus"):
+        opts[f"b:a:{n}"] = _audio_bitrate(stream)
+    return opts
+
+
 def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> StreamPlan:
     """Decide, per non-video stream of the source, whether to copy, convert or drop it."""
     plan = StreamPlan()
@@ -107,10 +116,8 @@ def plan_streams(info: MediaInfo, container: Container, dst_name: str) -> Stream
             if _can_copy(s.codec, container.audio_copy):
                 opts = {f"c:a:{audio_n}": "copy"}
             else:
+                opts = audio_encode_options(s, container, audio_n)
                 encoder = container.audio_encoder
-                opts = {f"c:a:{audio_n}": encoder}
-                if encoder in ("aac", "libopus"):
-                    opts[f"b:a:{audio_n}"] = _audio_bitrate(s)
                 plan.notes.append(
                     f"audio track {audio_n + 1} re-encoded {s.codec} -> {encoder} ({ext} cannot hold {s.codec})"
                 )
