@@ -412,6 +412,46 @@ def test_losing_a_race_with_another_run_of_the_same_output_ends_with_one_line(cl
     assert "it is complete" in message and dst.read_bytes() == b"the other run's output"
 
 
+def test_a_run_reaching_the_join_while_another_joins_waits_and_says_the_job_is_done(clip, tmp_path):
+    """Two runs that finish the last segments together: only one joins. The other waits for the work
+    folder's merge lock and, finding the folder removed, says the other run finished (before: both
+    joined, and the second failed "appeared while we worked" or read a folder being removed)."""
+    import fcntl
+    import shutil
+    import threading
+
+    dst = tmp_path / "out.mp4"
+    work = work_folder_for(dst)
+    held, released = threading.Event(), []
+
+    def other_run_joins():
+        fd = os.open(work / "merge.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.set()
+        count = json.loads((work / "manifest.json").read_text())["segments"]
+        deadline = time.monotonic() + 120
+        while len(records(work)) < count and time.monotonic() < deadline:  # this run made them all
+            time.sleep(0.05)
+        time.sleep(0.5)  # this run is now at the lock
+        dst.write_bytes(b"the other run's output")
+        shutil.rmtree(work, ignore_errors=True)
+        released.append(len(records(work)) == 0 and not work.exists())
+        os.close(fd)
+
+    def on_call(call):
+        if call == 1:
+            threading.Thread(target=other_run_joins, daemon=True).start()
+            assert held.wait(10)
+
+    with pytest.raises(OutputError) as caught:
+        run(clip("gop30.mp4"), dst, NearestUpscaler(on_call=on_call), segment_seconds=SEG)
+    message = str(caught.value)
+    assert released == [True], "the run must not join before the other run's lock is released"
+    assert "\n" not in message and "another vsr run of this output finished" in message, message
+    assert "it is complete" in message and dst.read_bytes() == b"the other run's output"
+    assert not work.exists(), "no folder left behind by the lock"
+
+
 def test_two_real_runs_of_the_same_output_share_the_work_or_end_with_one_line(clip, tmp_path):
     """Two `vsr upscale` processes started together on one segmented output: they share the segments
     (claims), one joins them, and the other either finishes too or ends with a one-line reason:

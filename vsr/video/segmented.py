@@ -607,9 +607,7 @@ def run_segmented(
                 _make_share(sjob, get_upscaler, factory, workers, batch, bar, budget, memory_notes, estimate)
         except BaseException as e:
             if not work.path.exists():  # another run of the same output merged and removed it
-                done = "it is complete" if job.dst.exists() else "check it before running again"
-                raise OutputError(f"{job.dst}: another vsr run of this output finished the job while this one "
-                                  f"worked ({work.path.name} was merged and removed): {done}") from None
+                raise _finished_elsewhere(sjob) from None
             kept = not _forget_if_empty(sjob)
             if isinstance(e, (KeyboardInterrupt, Cancelled)):
                 signum = e.signum if isinstance(e, Cancelled) else signal.SIGINT
@@ -618,21 +616,26 @@ def run_segmented(
             raise
         finally:
             bar.close()
-    records = work.done(range(sjob.count))
-    processed = sum(r.frames for i, r in records.items() if i not in before)
     if sjob.shard is not None:
+        records = work.done(range(sjob.count))
+        processed = sum(r.frames for i, r in records.items() if i not in before)
         summary = _shard_summary(sjob, records, processed, time.perf_counter() - started)
         summary.describe_output(job.encode)  # its output is the work folder: no size
         return summary
-    missing = [i for i in range(sjob.count) if i not in records]
-    if missing:
-        holder = work.holder(missing[0])
-        held = f", claimed by {holder.get('host')} pid {holder.get('pid')}" if holder else ""
-        raise OutputError(
-            f"{work.path}: {len(missing)} of {sjob.count} segments are not done yet (first: {missing[0]}{held}); "
-            "finish the shards, or run without --merge to make them here"
-        )
-    summary = merge_segments(sjob, [records[i] for i in range(sjob.count)])
+    with work.merging() as ours:
+        if not ours:
+            raise _finished_elsewhere(sjob)
+        records = work.done(range(sjob.count))
+        processed = sum(r.frames for i, r in records.items() if i not in before)
+        missing = [i for i in range(sjob.count) if i not in records]
+        if missing:
+            holder = work.holder(missing[0])
+            held = f", claimed by {holder.get('host')} pid {holder.get('pid')}" if holder else ""
+            raise OutputError(
+                f"{work.path}: {len(missing)} of {sjob.count} segments are not done yet (first: {missing[0]}{held}); "
+                "finish the shards, or run without --merge to make them here"
+            )
+        summary = merge_segments(sjob, [records[i] for i in range(sjob.count)])
     summary.describe_output(job.encode)
     summary.notes[:0] = memory_notes
     summary.seconds = time.perf_counter() - started
@@ -642,6 +645,13 @@ def run_segmented(
     elif frames_before:
         summary.notes.append(f"joined {len(records)} segments made by earlier runs or shards")
     return summary
+
+
+def _finished_elsewhere(sjob: SegmentedJob) -> OutputError:
+    dst = sjob.video.dst
+    done = "it is complete" if dst.exists() else "check it before running again"
+    return OutputError(f"{dst}: another vsr run of this output finished the job while this one "
+                       f"worked ({sjob.work.path.name} was merged and removed): {done}")
 
 
 def _kept(sjob: SegmentedJob) -> str:

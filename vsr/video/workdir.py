@@ -14,6 +14,9 @@
   :data:`HEARTBEAT_SECONDS`; a claim is stale when its process is gone (same host) or it has not been
   touched for :data:`STALE_SECONDS` (any host), and then anyone may take the segment over.
 - ``seg-00003.tmp.<token>.mp4``: a segment being encoded. Never trusted: removed when its claim is.
+- ``merge.lock``: held (``flock``) by the run that joins the segments, from reading the records to
+  removing the folder, so two runs that finish the last segments together never join at once: the
+  second waits, then finds the folder gone (the first's output is the job's) and says so.
 - ``seg-00003.mp4`` + ``seg-00003.json``: a finished segment. The media file is fsynced and renamed
   into place first, then its record (frame count, timestamps, sizes) is written the same way; a
   segment counts as done only when its record exists and names the file's exact size. A crash at
@@ -27,6 +30,7 @@ finish segments without ever rewriting a shared file.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -370,6 +374,34 @@ class WorkFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def merging(self):
+        """Hold the folder's merge lock; yields False when another run has joined the segments and
+        removed the folder (before we got here, or while we waited for its lock)."""
+        lock = self.path / "merge.lock"
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except FileNotFoundError:  # the folder is gone
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks while another run joins
+            except OSError:
+                pass  # a filesystem without locks: as before, the output's atomic commit decides
+            try:  # not removed with the folder meanwhile (an rmtree under way takes the manifest too)
+                ours = os.stat(lock).st_ino == os.fstat(fd).st_ino and (self.path / MANIFEST).exists()
+            except FileNotFoundError:
+                ours = False
+            if not ours:  # we may have made the lock in a folder being removed: leave no litter
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.path)
+            yield ours
+        finally:
+            os.close(fd)
 
 
 #: Manifest keys and how a change of each is named in the refusal.
