@@ -475,7 +475,8 @@ def test_two_real_runs_of_the_same_output_share_the_work_or_end_with_one_line(cl
             assert rc == 1 and err.count("\n") == 1 and "another vsr run of this output finished" in err, err
     assert any(rc == 0 for rc, _, _ in results)
     assert video_md5(dst) == video_md5(reference) and audio_md5(dst) == audio_md5(reference)
-    assert not work_folder_for(dst).exists()
+    w = work_folder_for(dst)
+    assert not w.exists(), (sorted(p.name for p in w.iterdir()), results)
     wait_until_gone(str(tmp_path))
     assert_clean(tmp_path, {"out.mp4", "reference.mp4"})
 

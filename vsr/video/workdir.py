@@ -373,7 +373,17 @@ class WorkFolder:
         claim.release()
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove the folder: renamed away first, so that another run still at work in it (claiming a
+        segment, its encoder creating a file) finds it gone at once instead of refilling a folder
+        being removed, which an rmtree in place then leaves behind, not empty."""
+        trash = self.path.with_name(f"{self.path.name}.removing-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.path, trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            trash = self.path  # cannot rename here: remove it in place
+        shutil.rmtree(trash, ignore_errors=True)
 
     @contextlib.contextmanager
     def merging(self):
