@@ -84,6 +84,27 @@ def test_every_preset_runs(photo_dirs, tmp_path, preset, network):
     assert all(np.isfinite(v) for k, v in log[-1].items() if k != "time")
 
 
+def test_discriminator_sees_real_and_fake_in_one_batch_at_its_own_learning_rate(photo_dirs, tmp_path):
+    """One call on the 2B real+fake crops (its BatchNorm then normalises both with the same statistics;
+    apart, a blurred batch and a sharp one were each rescaled to look alike), and d_lr is its rate."""
+    cfg = tiny_config(photo_dirs, loss="perpix", feature_network="effnet-lite0", steps=2, d_lr=4e-3,
+                      checkpoint_every=2, validate_every=2, val_dir=None)
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    seen, model = [], trainer.discriminator
+
+    def recording(x, training=False):
+        seen.append(int(x.shape[0]))
+        return model(x, training=training)
+
+    recording.trainable_variables = model.trainable_variables
+    recording.save_weights = model.save_weights
+    trainer.discriminator = recording
+    trainer.run()
+    assert seen and set(seen) == {2 * cfg.batch}, seen
+    assert float(trainer.d_opt.learning_rate) == pytest.approx(4e-3)
+    assert float(trainer.g_opt.learning_rate) == pytest.approx(cfg.lr)
+
+
 def _weights(model):
     return [np.asarray(v) for v in model.weights]
 

@@ -35,6 +35,8 @@ class TrainConfig:
     steps: int = 1000
     pretrain_steps: int = 0
     lr: float = 1e-4
+    # the discriminator's learning rate (None: `lr`), under the same schedule scaled by d_lr / lr
+    d_lr: float = None
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
     # "piecewise" (lr, or lr_values at lr_boundaries) or "cosine": linear warm-up from 0 to `lr`
@@ -120,5 +122,5 @@ class TrainConfig:
         return json.dumps(d, sort_keys=True)
 
 
-LATER_KEYS = ("lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen",
+LATER_KEYS = ("d_lr", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen",
               "zero_init_residual")
