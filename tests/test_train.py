@@ -105,6 +105,29 @@ def test_discriminator_sees_real_and_fake_in_one_batch_at_its_own_learning_rate(
     assert float(trainer.g_opt.learning_rate) == pytest.approx(cfg.lr)
 
 
+def test_relativistic_losses_score_real_against_the_batch_of_fakes():
+    from vsr.train import losses
+
+    sharp = np.array([[3.0], [2.5]]), np.array([[-2.0], [-3.0]])  # D tells them apart
+    alike = np.array([[0.4], [-0.1]]), np.array([[0.4], [-0.1]])  # D cannot
+    d_sharp, d_alike = (float(losses.relativistic_discriminator_loss(*x)) for x in (sharp, alike))
+    g_sharp, g_alike = (float(losses.relativistic_generator_adversarial(*x)) for x in (sharp, alike))
+    assert d_sharp < 0.02 < g_alike < g_sharp and d_alike == pytest.approx(g_alike)
+    assert d_alike == pytest.approx(2 * np.log(2) + 0.0, abs=0.1)  # chance, whatever the shared offset
+    shifted = [(r + 5.0, f + 5.0) for r, f in [sharp]][0]
+    assert float(losses.relativistic_discriminator_loss(*shifted)) == pytest.approx(d_sharp, rel=1e-5)
+
+
+def test_relativistic_gan_trains(photo_dirs, tmp_path):
+    cfg = tiny_config(photo_dirs, loss="perpix", gan="relativistic", steps=2, checkpoint_every=2,
+                      validate_every=2, val_dir=None)
+    Trainer(cfg, tmp_path, progress=False).run()
+    log = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert np.isfinite(log[-1]["adversarial"]) and np.isfinite(log[-1]["discriminator"])
+    with pytest.raises(Exception, match="gan must be"):
+        tiny_config(photo_dirs, gan="wasserstein")
+
+
 def _weights(model):
     return [np.asarray(v) for v in model.weights]
 

@@ -29,6 +29,8 @@ class TrainConfig:
     pixel: float = None
     content: float = None
     adversarial: float = None
+    # "standard" (SRGAN's -log D(G(x))) or "relativistic" (ESRGAN's relativistic average D)
+    gan: str = "standard"
     feature_network: str = "effnet-lite0"
     feature_weights: str = "imagenet"  # "imagenet", a file, or "random" (tests only)
     # schedule: the first `pretrain_steps` of `steps` use pixel MSE only
@@ -97,6 +99,8 @@ class TrainConfig:
             raise DataError("lr_values needs one more entry than lr_boundaries")
         if cfg.lr_schedule not in ("piecewise", "cosine"):
             raise DataError(f"lr_schedule must be piecewise or cosine, got {cfg.lr_schedule!r}")
+        if cfg.gan not in ("standard", "relativistic"):
+            raise DataError(f"gan must be standard or relativistic, got {cfg.gan!r}")
         if cfg.pixel_loss not in ("mse", "l1"):
             raise DataError(f"pixel_loss must be mse or l1, got {cfg.pixel_loss!r}")
         if not 0.0 <= cfg.ema < 1.0:
@@ -122,5 +126,6 @@ class TrainConfig:
         return json.dumps(d, sort_keys=True)
 
 
-LATER_KEYS = ("d_lr", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema", "bn_frozen",
+LATER_KEYS = ("gan", "d_lr", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema",
+              "bn_frozen",
               "zero_init_residual")

@@ -76,3 +76,19 @@ def generator_adversarial(fake_logits):
 def discriminator_loss(real_logits, fake_logits):
     """-log D(hr) - log(1 - D(G(lr)))."""
     return _bce_logits(1.0, real_logits) + _bce_logits(0.0, fake_logits)
+
+
+def relativistic_discriminator_loss(real_logits, fake_logits):
+    """Relativistic average D (ESRGAN): how much more real each HR crop is than the batch's SR crops,
+    and each SR crop less real than the HR crops."""
+    real_logits, fake_logits = ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
+    return (_bce_logits(1.0, real_logits - ops.mean(fake_logits))
+            + _bce_logits(0.0, fake_logits - ops.mean(real_logits)))
+
+
+def relativistic_generator_adversarial(real_logits, fake_logits):
+    """The generator's side of :func:`relativistic_discriminator_loss`: the labels swapped, so it
+    gains from both terms (its SR crops look more real, the HR crops less so by comparison)."""
+    real_logits, fake_logits = ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
+    return (_bce_logits(0.0, real_logits - ops.mean(fake_logits))
+            + _bce_logits(1.0, fake_logits - ops.mean(real_logits)))

@@ -145,8 +145,12 @@ class Trainer:
                 # its HR crop (within 0.01), D loss 1.387 = 2 ln 2 for 300 steps, no texture.
                 both = self.discriminator(tf.concat([hr, tf.cast(sr, "float32")], 0), training=True)
                 real, fake = tf.split(both, 2)
-                terms["adversarial"] = losses.generator_adversarial(fake)
-                terms["discriminator"] = losses.discriminator_loss(real, fake)
+                if self.cfg.gan == "relativistic":
+                    terms["adversarial"] = losses.relativistic_generator_adversarial(real, fake)
+                    terms["discriminator"] = losses.relativistic_discriminator_loss(real, fake)
+                else:
+                    terms["adversarial"] = losses.generator_adversarial(fake)
+                    terms["discriminator"] = losses.discriminator_loss(real, fake)
                 total += w.adversarial * terms["adversarial"]
             terms["total"] = total
             # Each replica's mean is divided by the replica count: the optimiser sums gradients
