@@ -39,6 +39,10 @@ class TrainConfig:
     lr: float = 1e-4
     # the discriminator's learning rate (None: `lr`), under the same schedule scaled by d_lr / lr
     d_lr: float = None
+    # Steps that train only a fresh discriminator, against the fixed generator, before the generator
+    # sees the adversarial term (a run that restores its own checkpoint skips them; they do not count
+    # in `steps`).
+    d_warmup_steps: int = 0
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
     # "piecewise" (lr, or lr_values at lr_boundaries) or "cosine": linear warm-up from 0 to `lr`
@@ -103,6 +107,8 @@ class TrainConfig:
             raise DataError(f"gan must be standard or relativistic, got {cfg.gan!r}")
         if cfg.pixel_loss not in ("mse", "l1"):
             raise DataError(f"pixel_loss must be mse or l1, got {cfg.pixel_loss!r}")
+        if cfg.d_warmup_steps < 0:
+            raise DataError(f"d_warmup_steps must be 0 or more, got {cfg.d_warmup_steps}")
         if not 0.0 <= cfg.ema < 1.0:
             raise DataError(f"ema must be in [0, 1), got {cfg.ema}")
         return cfg
@@ -126,6 +132,6 @@ class TrainConfig:
         return json.dumps(d, sort_keys=True)
 
 
-LATER_KEYS = ("gan", "d_lr", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon", "pixel_loss", "ema",
-              "bn_frozen",
+LATER_KEYS = ("gan", "d_lr", "d_warmup_steps", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon",
+              "pixel_loss", "ema", "bn_frozen",
               "zero_init_residual")

@@ -138,19 +138,12 @@ class Trainer:
                 terms["content"] = losses.content_mse(self.features(sr), self.features(hr))
                 total += w.content * terms["content"]
             if adversarial:
-                # Real and fake in one batch, so the discriminator's BatchNorm normalises both with
-                # the same statistics. Called apart, each batch was normalised by its own, which
-                # rescales away what tells a blurred batch from a sharp one (less high-frequency
-                # energy); measured on runs/perpix6 at step 16,000: D gave each SR crop the logit of
-                # its HR crop (within 0.01), D loss 1.387 = 2 ln 2 for 300 steps, no texture.
-                both = self.discriminator(tf.concat([hr, tf.cast(sr, "float32")], 0), training=True)
-                real, fake = tf.split(both, 2)
+                real, fake = self._discriminator(hr, sr)
                 if self.cfg.gan == "relativistic":
                     terms["adversarial"] = losses.relativistic_generator_adversarial(real, fake)
-                    terms["discriminator"] = losses.relativistic_discriminator_loss(real, fake)
                 else:
                     terms["adversarial"] = losses.generator_adversarial(fake)
-                    terms["discriminator"] = losses.discriminator_loss(real, fake)
+                terms["discriminator"] = self._discriminator_loss(real, fake)
                 total += w.adversarial * terms["adversarial"]
             terms["total"] = total
             # Each replica's mean is divided by the replica count: the optimiser sums gradients
@@ -168,6 +161,70 @@ class Trainer:
         g_vars = self.generator.trainable_variables
         self.g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
         return terms
+
+    def _discriminator(self, hr, sr):
+        """D's logits for the real and the fake crops, from one call on both."""
+        import tensorflow as tf
+
+        # Real and fake in one batch, so the discriminator's BatchNorm normalises both with the same
+        # statistics. Called apart, each batch was normalised by its own, which rescales away what
+        # tells a blurred batch from a sharp one (less high-frequency energy); measured on
+        # runs/perpix6 at step 16,000: D gave each SR crop the logit of its HR crop (within 0.01),
+        # D loss 1.387 = 2 ln 2 for 300 steps, no texture.
+        both = self.discriminator(tf.concat([hr, tf.cast(sr, "float32")], 0), training=True)
+        return tf.split(both, 2)
+
+    def _discriminator_loss(self, real, fake):
+        if self.cfg.gan == "relativistic":
+            return losses.relativistic_discriminator_loss(real, fake)
+        return losses.discriminator_loss(real, fake)
+
+    def _replica_d_step(self, lr, hr):
+        """One step of the discriminator alone, against the generator as it is (the warm-up)."""
+        import tensorflow as tf
+
+        sr = self.generator(lr, training=False)
+        with tf.GradientTape() as tape:
+            real, fake = self._discriminator(hr, sr)
+            loss = self._discriminator_loss(real, fake)
+            scaled = loss / self.replicas
+            if self.mixed:
+                scaled = self.d_opt.scale_loss(scaled)
+        d_vars = self.discriminator.trainable_variables
+        self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+        right = tf.concat([tf.cast(real > 0, "float32"), tf.cast(fake < 0, "float32")], 0)
+        return {"discriminator": loss, "d_accuracy": tf.reduce_mean(right)}
+
+    def warm_up_discriminator(self, images, log=None, stop=None):
+        """Train the fresh discriminator alone for ``d_warmup_steps`` on batches of its own (seed + 1),
+        so that the generator's first adversarial gradients come from a D that already tells its
+        outputs from photos; a fresh D hit the generator hardest in its first steps (runs/perpix6-8).
+        Every 10 steps the terms go to ``log`` (a file; the run writes ``d_warmup.jsonl``, apart from
+        the steps' ``log.jsonl``). Returns the last logged terms."""
+        import tensorflow as tf
+
+        from vsr.train.data import make_dataset
+
+        cfg, n = self.cfg, self.cfg.d_warmup_steps
+        step = tf.function(lambda lr, hr: {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in
+                                           self.strategy.run(self._replica_d_step, args=(lr, hr)).items()})
+        ds = self.strategy.experimental_distribute_dataset(
+            make_dataset(images, cfg.seed + 1, 0, n, cfg.batch, cfg.hr_crop))
+        iterations = int(self.d_opt.iterations)
+        values, t0 = {}, time.time()
+        for i, (lr, hr) in enumerate(ds, 1):
+            if stop is not None and stop.requested:
+                raise KeyboardInterrupt
+            terms = step(lr, hr)
+            if i % 10 == 0 or i == n:
+                values = {k: float(v) for k, v in terms.items()}
+                if log is not None:
+                    record = {"d_warmup_step": i, "at_step": self.step, "time": time.time(),
+                              "steps_per_s": i / max(time.time() - t0, 1e-9), **values}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+        self.d_opt.iterations.assign(iterations)  # its lr schedule follows the generator's steps
+        return values
 
     def _step_fn(self, full_loss):
         import tensorflow as tf
@@ -315,9 +372,20 @@ class Trainer:
         stop = _StopRequests()
         t_last, s_last = time.time(), self.step
         wall_base, t_start = self.wall_seconds, time.time()
+        # A fresh discriminator is warmed up when the adversarial phase begins in this run; one
+        # restored from the run's own checkpoint of that phase already is.
+        warm = (self.discriminator is None or not cfg.d_warmup_steps
+                or (latest is not None and self.step > cfg.pretrain_steps))
+        warming = False
         try:
             for lr, hr in ds:
-                terms = steps[self.step >= cfg.pretrain_steps](lr, hr)
+                full_loss = self.step >= cfg.pretrain_steps
+                if full_loss and not warm:
+                    warming = True
+                    with open(self.run_dir / "d_warmup.jsonl", "a") as warm_log:
+                        self.warm_up_discriminator(images, warm_log, stop)
+                    warm, warming = True, False
+                terms = steps[full_loss](lr, hr)
                 self.step += 1
                 self.wall_seconds = wall_base + time.time() - t_start
                 bar.update(1)
@@ -343,6 +411,10 @@ class Trainer:
                 if stop.requested:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
+            if warming:  # the generator has not moved since the last checkpoint; D's warm-up restarts
+                raise Cancelled(f"training stopped during the discriminator's warm-up at step {self.step}; "
+                                "nothing saved: rerun the same command" + (" with --resume" if latest else ""),
+                                stop.signum) from None
             self.save_checkpoint()
             raise Cancelled(f"training stopped at step {self.step}; checkpoint saved: rerun the same "
                             "command with --resume to continue", stop.signum) from None
