@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vsr.quality import (crop_to_multiple, degrade, degrade_bd, degrade_bi, imresize, psnr, psnr_y,
-                         rgb_to_y, score, ssim, ssim_y, tof, tof_per_pair)
+                         rgb_to_y, score, ssim, ssim_y, tof, tof_per_pair, detail_ratio)
 from vsr.quality.resize import cubic, gaussian_kernel
 
 
@@ -238,6 +238,20 @@ def moving_frames(n, step):
     """A textured 64x64 scene translated ``step`` px right per frame (periodic, so no edges appear)."""
     base = smooth_image(64, 64, seed=4)
     return [np.roll(base, step * t, axis=1) for t in range(n)]
+
+
+def test_detail_ratio_is_one_for_the_truth_below_for_blur_above_for_noise():
+    rng = np.random.default_rng(3)
+    hr = np.clip(smooth_image(96, 80, seed=3).astype(float) + rng.normal(0, 20, (96, 80, 3)), 0, 255)
+    hr = hr.astype(np.uint8)
+    assert detail_ratio(hr, hr) == pytest.approx(1.0)
+    bicubic = imresize(degrade_bi(hr, 4), 4)
+    blurred = detail_ratio(bicubic, hr, crop_border=4)
+    assert 0.05 < blurred < 0.6
+    noisy = np.clip(hr + rng.normal(0, 25, hr.shape), 0, 255).astype(np.uint8)
+    assert detail_ratio(noisy, hr) > 1.2
+    with pytest.raises(ValueError, match="no detail"):
+        detail_ratio(hr, np.full_like(hr, 128))
 
 
 def test_tof_zero_for_identical_motion_and_motion_size_for_frozen_output():

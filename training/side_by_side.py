@@ -7,7 +7,9 @@
 Each crop is ``DATASET/ITEM[/FRAME]:Y,X,SIZE`` in ground-truth pixels. The LR input is the whole
 ground-truth image degraded with the bench's MATLAB-exact BI x4, each model super-resolves the whole
 LR image (as `vsr bench` does), and the label gives that image's PSNR (Y, crop 4 on Set5/Set14,
-crop 0 on Vid4: the bench protocol) so the crop is read next to the number.
+crop 0 on Vid4: the bench protocol) so the crop is read next to the number, and the crop's detail
+ratio (`vsr.quality.detail_ratio`: high-pass energy of the output over the ground truth's; 1 = as
+much fine detail as the original), which is also printed as a table.
 """
 
 import argparse
@@ -24,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from vsr.bench.datasets import read_image, shared_datasets_dir  # noqa: E402
 from vsr.models.registry import load_labelled  # noqa: E402
-from vsr.quality import crop_to_multiple, degrade_bi, psnr_y  # noqa: E402
+from vsr.quality import crop_to_multiple, degrade_bi, detail_ratio, psnr_y  # noqa: E402
 
 DEFAULT_CROPS = [
     "set14/baboon:40,300,120",
@@ -67,18 +69,22 @@ def main():
     columns = len(upscalers) + 1
     fig, axes = plt.subplots(len(crops), columns, figsize=(2.6 * columns, 2.85 * len(crops)),
                              squeeze=False)
+    details, names = {}, []
     for row, (dataset, path, (y, x, size)) in enumerate(crops):
         hr = crop_to_multiple(read_image(path)[0], 4)
         if y + size > hr.shape[0] or x + size > hr.shape[1]:
             raise SystemExit(f"crop {y},{x},{size} falls outside {path.name} ({hr.shape[1]}x{hr.shape[0]})")
         lr = degrade_bi(hr, 4)
         panels = []
+        item = path.parent.name + "/" + path.stem if dataset == "vid4" else path.stem
         for name, up in upscalers:
             sr = up.upscale(lr)
             value = psnr_y(sr, hr, crop_border=CROP_BORDER[dataset])
-            panels.append((sr, f"{name}  {value:.2f} dB"))
+            detail = detail_ratio(sr[y:y + size, x:x + size], hr[y:y + size, x:x + size])
+            details.setdefault(name, []).append(detail)
+            panels.append((sr, f"{name}  {value:.2f} dB  d {detail:.2f}"))
+        names.append(f"{dataset} {item}")
         panels.append((hr, "ground truth"))
-        item = path.parent.name + "/" + path.stem if dataset == "vid4" else path.stem
         for col, (img, label) in enumerate(panels):
             ax = axes[row][col]
             ax.imshow(img[y:y + size, x:x + size], interpolation="nearest")
@@ -87,11 +93,17 @@ def main():
             ax.set_title(label, fontsize=9)
             if col == 0:
                 ax.set_ylabel(f"{dataset} {item}", fontsize=8)
-    fig.suptitle("x4 BI: crops of the whole-image output; PSNR (Y) of the whole image", fontsize=10)
+    fig.suptitle("x4 BI: crops of the whole-image output; PSNR (Y) of the whole image, "
+                 "d = the crop's detail ratio", fontsize=10)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
+    print("detail ratio of each crop (1 = as much fine detail as the ground truth):")
+    print("| crop | " + " | ".join(details) + " |")
+    print("| --- |" + " ---: |" * len(details))
+    for i, crop in enumerate(names):
+        print(f"| {crop} | " + " | ".join(f"{details[n][i]:.2f}" for n in details) + " |")
 
 
 if __name__ == "__main__":
