@@ -1,7 +1,7 @@
 """Does a run's discriminator still tell SR crops from HR crops? (issue #12, the Per-Pix phase)
 
     python training/probe_discriminator.py grip runs/perpix7/checkpoints/step-0017000
-    python training/probe_discriminator.py learn weights/milestones/perpix-step15514 [--steps 150]
+    python training/probe_discriminator.py learn weights/milestones/perpix-step15514 [--steps 150] [--joint-only]
 
 ``grip``: one batch of 16 training crops through the checkpoint's discriminator: each HR crop's logit
 next to the logit of the SR crop made from it. Equal logits (and a D loss of 2 ln 2 in the log) mean
@@ -26,6 +26,7 @@ def main():
     ap.add_argument("checkpoint", type=Path, help="a checkpoint folder (generator.weights.h5, ...)")
     ap.add_argument("--data", default=str(REPO / "data" / "photos"))
     ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--joint-only", action="store_true", help="learn: skip the real-and-fake-apart D")
     args = ap.parse_args()
 
     import keras
@@ -55,7 +56,7 @@ def main():
         print(f"mean |HR - SR| {np.mean(np.abs(real - fake)):.3f}, accuracy {np.mean(np.r_[real > 0, fake < 0]):.2f}")
         return
 
-    for joint in (True, False):
+    for joint in (True,) if args.joint_only else (True, False):
         keras.utils.set_random_seed(0)
         d = build_discriminator(64, hr_size=96)
         opt = keras.optimizers.Adam(1e-4)
