@@ -139,11 +139,7 @@ class Trainer:
                 total += w.content * terms["content"]
             if adversarial:
                 real, fake = self._discriminator(hr, sr)
-                if self.cfg.gan == "relativistic":
-                    terms["adversarial"] = losses.relativistic_generator_adversarial(real, fake)
-                else:
-                    terms["adversarial"] = losses.generator_adversarial(fake)
-                terms["discriminator"] = self._discriminator_loss(real, fake)
+                terms["adversarial"], terms["discriminator"] = self._gan_losses(real, fake)
                 total += w.adversarial * terms["adversarial"]
             terms["total"] = total
             # Each replica's mean is divided by the replica count: the optimiser sums gradients
@@ -174,10 +170,12 @@ class Trainer:
         both = self.discriminator(tf.concat([hr, tf.cast(sr, "float32")], 0), training=True)
         return tf.split(both, 2)
 
-    def _discriminator_loss(self, real, fake):
+    def _gan_losses(self, real, fake):
+        """(the generator's adversarial loss, the discriminator's loss) of the recipe's GAN."""
         if self.cfg.gan == "relativistic":
-            return losses.relativistic_discriminator_loss(real, fake)
-        return losses.discriminator_loss(real, fake)
+            return (losses.relativistic_generator_adversarial(real, fake),
+                    losses.relativistic_discriminator_loss(real, fake))
+        return losses.generator_adversarial(fake), losses.discriminator_loss(real, fake)
 
     def _replica_d_step(self, lr, hr):
         """One step of the discriminator alone, against the generator as it is (the warm-up)."""
@@ -186,7 +184,7 @@ class Trainer:
         sr = self.generator(lr, training=False)
         with tf.GradientTape() as tape:
             real, fake = self._discriminator(hr, sr)
-            loss = self._discriminator_loss(real, fake)
+            loss = self._gan_losses(real, fake)[1]
             scaled = loss / self.replicas
             if self.mixed:
                 scaled = self.d_opt.scale_loss(scaled)
