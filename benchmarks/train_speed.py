@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py                       # mse and perpix, batch 16, 96x96 crops
     python benchmarks/train_speed.py --presets mse --steps 40 --data data/photos
+    python benchmarks/train_speed.py --precision float32,bf16   # both, side by side in one run
 
 Each preset runs the real trainer (``Trainer.run``: tf.data input, the train step, logging) for
 ``--steps`` steps in a temporary folder, without validation or checkpoints in the timed part; the
@@ -47,7 +48,7 @@ def matmul_peak(repeats=3):
     return 2 * PEAK_N ** 3 / best_of(lambda: a @ a, repeats) / 1e9
 
 
-def time_preset(preset, data, steps, batch, crop):
+def time_preset(preset, data, steps, batch, crop, precision="auto"):
     from vsr.train.config import TrainConfig
     from vsr.train.trainer import Trainer
 
@@ -55,7 +56,7 @@ def time_preset(preset, data, steps, batch, crop):
                                      hr_crop=crop, steps=steps, checkpoint_every=10 ** 9,
                                      validate_every=10 ** 9, **PRESET_EXTRA[preset]))
     with tempfile.TemporaryDirectory() as run:
-        Trainer(cfg, Path(run), progress=False).run()
+        Trainer(cfg, Path(run), progress=False, precision=precision).run()
         log = [json.loads(line) for line in (Path(run) / "log.jsonl").read_text().splitlines()]
     rates = [r["steps_per_s"] for r in log[1:] if r["step"] % 10 == 0]
     return 1 / np.mean([1 / r for r in rates])  # mean seconds per step, as a rate
@@ -68,6 +69,8 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96, help="HR crop size")
     ap.add_argument("--data", type=Path, help="training images (default: random images)")
+    ap.add_argument("--precision", default="auto",
+                    help="comma-separated `vsr train --precision` values, each timed (default: auto)")
     args = ap.parse_args()
     if args.steps < 20 or args.steps % 10:
         sys.exit("--steps must be a multiple of 10, at least 20 (the first 10 are warm-up)")
@@ -84,9 +87,9 @@ def main():
         print(f"float32 numpy matmul peak: {peak:.1f} GFLOP/s")
         lr = args.crop // 4
         train_gflop = 3 * 2 * generator_macs(lr, lr) * args.batch / 1e9
-        for preset in presets:
-            rate = time_preset(preset, data, args.steps, args.batch, args.crop)
-            line = f"{preset:<7} {1 / rate:6.2f} s/step  {rate:5.3f} steps/s  {3600 * rate:6.0f} steps/h"
+        for preset, precision in [(p, q) for p in presets for q in args.precision.split(",")]:
+            rate = time_preset(preset, data, args.steps, args.batch, args.crop, precision)
+            line = f"{preset:<7} {precision:<8} {1 / rate:6.2f} s/step  {rate:5.3f} steps/s  {3600 * rate:6.0f} steps/h"
             if preset == "mse":
                 achieved = train_gflop * rate
                 line += f"  generator {train_gflop:.0f} GFLOP/step: {achieved:.1f} GFLOP/s = {achieved / peak:.0%} of peak"

@@ -165,4 +165,4 @@ def test_weights_files_keep_batchnorm(tiny_weights):
 
 def test_precision_names():
     assert registry.PRECISIONS == ("float32", "bf16", "mixed")
-    assert registry._dtype_policy("bf16") == "mixed_bfloat16"
+    assert registry.dtype_policy("bf16") == "mixed_bfloat16"

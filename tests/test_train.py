@@ -105,6 +105,51 @@ def test_discriminator_sees_real_and_fake_in_one_batch_at_its_own_learning_rate(
     assert float(trainer.g_opt.learning_rate) == pytest.approx(cfg.lr)
 
 
+def test_bf16_trains_generator_and_discriminator_in_bfloat16_and_validates_in_float32(photo_dirs, tmp_path):
+    """--precision bf16: G and D compute in bfloat16 (float32 weights, float32 Adam, no loss scale),
+    the content network stays float32, and validation scores the weights as float32 inference would."""
+    from vsr.engine import Upscaler
+    from vsr.models.srgan import build_generator
+    from vsr.quality import score
+
+    cfg = tiny_config(photo_dirs, loss="perpix", feature_network="effnet-lite0", steps=3,
+                      checkpoint_every=3, validate_every=3)
+    trainer = Trainer(cfg, tmp_path, progress=False, precision="bf16")
+    assert trainer.generator.get_layer("res0_conv1").compute_dtype == "bfloat16"
+    assert trainer.discriminator.get_layer("d1_conv").compute_dtype == "bfloat16"
+    assert trainer.features.layers[-1].compute_dtype == "float32"
+    assert all(v.dtype == "float32" for v in trainer.generator.weights + trainer.g_opt.variables
+               if "iteration" not in v.path)
+    before = [np.array(w) for w in trainer.generator.trainable_weights]
+    trainer.run()
+    log = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(v) for k, v in log[-1].items() if k != "time")
+    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(before, trainer.generator.trainable_weights))
+
+    # validation: the trained weights in a float32 generator, not the bfloat16 compute
+    float32 = build_generator(cfg.blocks, cfg.channels, cfg.scale)
+    float32.set_weights(trainer.generator.get_weights())
+    from vsr.train.data import ValidationSet
+
+    val = ValidationSet(cfg.val_dir, cfg.scale, cfg.degradation, cfg.val_max_side)
+    expected = np.mean([score(Upscaler(float32, 4, batch=1, tile=0).upscale(lr), hr, channel="y",
+                              crop_border=4)["psnr"] for lr, hr in zip(val.lr, val.hr)])
+    assert trainer.validate(val)[0] == pytest.approx(expected, abs=1e-6)
+    low = np.mean([score(Upscaler(trainer.generator, 4, batch=1, tile=0).upscale(lr), hr, channel="y",
+                         crop_border=4)["psnr"] for lr, hr in zip(val.lr, val.hr)])
+    assert low != pytest.approx(expected, abs=1e-6)  # so the check above could fail
+
+
+def test_training_precision_choices():
+    from vsr.errors import ModelError
+    from vsr.train.trainer import training_policy
+
+    assert training_policy("bf16") == "mixed_bfloat16" and training_policy("float32") is None
+    assert training_policy("auto") is None  # the CPU; a GPU gets mixed_float16
+    with pytest.raises(ModelError, match="choose one of"):
+        training_policy("fp8")
+
+
 def test_relativistic_losses_score_real_against_the_batch_of_fakes():
     from vsr.train import losses
 

@@ -46,7 +46,7 @@ def get_spec(name):
                          "(`vsr models` lists them)") from None
 
 
-def _dtype_policy(precision):
+def dtype_policy(precision):
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}")
     if precision == "float32":
@@ -76,7 +76,7 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
         weights' sha256, ``vsr.runtime.cache``) runs without importing TensorFlow.
     """
     spec = get_spec(name)
-    _dtype_policy(precision)  # an unknown precision is refused before anything is read
+    dtype_policy(precision)  # an unknown precision is refused before anything is read
     check_runtime(runtime)
     if spec.arch is None:
         if weights:
@@ -99,7 +99,7 @@ def load_model(name="perpix", weights=None, *, batch=4, tile=None, precision="fl
 def generator_source(path, arch, sha256, precision="float32"):
     """A ``vsr.runtime.ModelSource`` of the inference generator of ``path`` (sha256 ``sha256``), built
     on first use; its key names everything its LiteRT conversion depends on, so that is cached."""
-    policy = _dtype_policy(precision)
+    policy = dtype_policy(precision)
     key = {"graph": "srgan generator, BatchNorm folded, subpixel tail", "weights_sha256": sha256,
            "arch": {k: int(arch[k]) for k in ("blocks", "channels", "scale")}, "precision": precision}
     return ModelSource(lambda: load_generator(path, arch, dtype=policy), key=key,

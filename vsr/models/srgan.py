@@ -100,24 +100,26 @@ def build_generator(blocks=16, channels=64, scale=4, dtype=None, name="srgan_gen
     return keras.Model(inp, out, name=name)
 
 
-def build_discriminator(channels=64, hr_size=None, name="srgan_discriminator"):
+def build_discriminator(channels=64, hr_size=None, name="srgan_discriminator", dtype=None):
     """SRGAN discriminator: 8 conv blocks (64-64-128-128-256-256-512-512, strides 1/2 alternating,
     LeakyReLU 0.2, BatchNorm from the second block), dense 1024, LeakyReLU, dense 1 logit.
 
     Input: (N, S, S, 3) RGB in [0, 1] (``hr_size`` S fixed for the dense layer; global average
-    pooling is used when ``hr_size`` is None so any size works). Output: (N, 1) logits.
+    pooling is used when ``hr_size`` is None so any size works). Output: (N, 1) logits, float32.
+    ``dtype``: optional Keras dtype policy name of every layer but the logit.
     """
+    kw = {"dtype": dtype} if dtype else {}
     inp = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
-    x = layers.Rescaling(2.0, offset=-1.0, name="to_pm1")(inp)
+    x = layers.Rescaling(2.0, offset=-1.0, name="to_pm1", **kw)(inp)
     widths = [channels, channels, channels * 2, channels * 2, channels * 4, channels * 4,
               channels * 8, channels * 8]
     for i, w in enumerate(widths):
-        x = layers.Conv2D(w, 3, strides=1 + i % 2, padding="same", name=f"d{i}_conv")(x)
+        x = layers.Conv2D(w, 3, strides=1 + i % 2, padding="same", name=f"d{i}_conv", **kw)(x)
         if i > 0:
-            x = layers.BatchNormalization(momentum=0.9, name=f"d{i}_bn")(x)
-        x = layers.LeakyReLU(negative_slope=0.2, name=f"d{i}_lrelu")(x)
-    x = layers.Flatten(name="flatten")(x) if hr_size else layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(channels * 16, name="fc1")(x)
-    x = layers.LeakyReLU(negative_slope=0.2, name="fc1_lrelu")(x)
+            x = layers.BatchNormalization(momentum=0.9, name=f"d{i}_bn", **kw)(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"d{i}_lrelu", **kw)(x)
+    x = layers.Flatten(name="flatten", **kw)(x) if hr_size else layers.GlobalAveragePooling2D(name="gap", **kw)(x)
+    x = layers.Dense(channels * 16, name="fc1", **kw)(x)
+    x = layers.LeakyReLU(negative_slope=0.2, name="fc1_lrelu", **kw)(x)
     out = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inp, out, name=name)

@@ -2,6 +2,8 @@
 
 import click
 
+from vsr.models.registry import PRECISIONS
+
 
 @click.command("train")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
@@ -20,9 +22,14 @@ import click
               help="With --init-weights: continue the step count, lr schedule and batch sequence.")
 @click.option("--perceptual-weights", "feature_weights", type=click.Path(dir_okay=False), default=None,
               help="Weights file of the content-loss network (e.g. VGG19 ImageNet notop .h5).")
+@click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto", show_default=True,
+              help="Compute precision of the generator and discriminator (weights, Adam and the "
+                   "feature network stay float32). auto: float16 on a GPU, float32 on the CPU; bf16 "
+                   "trains ~1.8x faster on CPUs with AMX and slower on those without; validation "
+                   "always runs in float32.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors only.")
 def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, init_weights, start_step,
-                  feature_weights, quiet):
+                  feature_weights, precision, quiet):
     """Train a generator from a recipe; resumable, logs to the run folder."""
     from vsr.train.config import TrainConfig
     from vsr.train.trainer import Trainer
@@ -31,6 +38,10 @@ def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, init_
                                 steps=steps, feature_weights=feature_weights,
                                 init_weights=init_weights, start_step=start_step)
     out_dir = out_dir or f"runs/{cfg.name}"
-    summary = Trainer(cfg, out_dir, progress=not quiet).run(resume=resume)
+    if precision in ("bf16", "mixed"):
+        from vsr.runtime import warn_if_emulated
+
+        warn_if_emulated(precision)
+    summary = Trainer(cfg, out_dir, progress=not quiet, precision=precision).run(resume=resume)
     click.echo(f"{cfg.name}: step {summary['step']}, best validation PSNR (Y) "
                f"{summary['best_psnr']:.2f} dB; exported to {out_dir}/export/")

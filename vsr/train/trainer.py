@@ -46,9 +46,8 @@ class Trainer:
         progress: show a tqdm bar on stderr.
     """
 
-    def __init__(self, config: TrainConfig, run_dir, strategy=None, progress=True):
+    def __init__(self, config: TrainConfig, run_dir, strategy=None, progress=True, precision="auto"):
         import keras
-        import tensorflow as tf
 
         self.cfg = config
         self.run_dir = Path(run_dir)
@@ -59,7 +58,10 @@ class Trainer:
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch % self.replicas:
             raise DataError(f"batch {config.batch} must be a multiple of the {self.replicas} replicas")
-        self.mixed = bool(tf.config.list_physical_devices("GPU"))
+        self.policy = training_policy(precision)
+        # float16 needs its loss scaled so that small gradients do not flush to zero; bfloat16
+        # has float32's exponent range and does not.
+        self.mixed = self.policy == "mixed_float16"
         self.init_checkpoint = None
         if config.init_weights and Path(config.init_weights).is_dir():
             self.init_checkpoint = _checkpoint_folder(config.init_weights)
@@ -78,8 +80,7 @@ class Trainer:
         from vsr.models.srgan import build_discriminator, build_generator
 
         cfg = self.cfg
-        policy = "mixed_float16" if self.mixed else None
-        self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=policy,
+        self.generator = build_generator(cfg.blocks, cfg.channels, cfg.scale, dtype=self.policy,
                                          zero_init_residual=cfg.zero_init_residual)
         if cfg.bn_frozen:
             for layer in self.generator.layers:
@@ -100,13 +101,17 @@ class Trainer:
                 self.ema_generator.load_weights(str(self.init_checkpoint / "ema.weights.h5"))
         self.discriminator = self.d_opt = self.features = None
         if self.weights.adversarial_on:
-            self.discriminator = build_discriminator(cfg.discriminator_channels, hr_size=cfg.hr_crop)
+            self.discriminator = build_discriminator(cfg.discriminator_channels, hr_size=cfg.hr_crop,
+                                                     dtype=self.policy)
             self.d_opt = self._optimizer(keras, (cfg.d_lr / cfg.lr) if cfg.d_lr else 1.0)
             self.d_opt.build(self.discriminator.trainable_variables)
         if self.weights.needs_features:
             from vsr.train.features import build_feature_extractor
 
             weights = None if cfg.feature_weights == "random" else cfg.feature_weights
+            # The features stay float32 under a mixed policy: in bfloat16 they saved nothing
+            # (perpix 1.01 s/step against 0.97, AMX Xeon) and would round the small differences
+            # between SR and HR features that the content loss is made of.
             self.features = build_feature_extractor(cfg.feature_network, weights=weights)
 
     def _optimizer(self, keras, factor=1.0):
@@ -297,6 +302,8 @@ class Trainer:
         from vsr.quality import score
 
         model = model or self.exported_generator
+        if model is self.generator and self.policy:
+            model = self._float32_twin()
         upscalers = self.__dict__.setdefault("_val_upscalers", {})
         if id(model) not in upscalers:
             upscalers[id(model)] = Upscaler(model, self.cfg.scale, batch=1, tile=0)
@@ -308,6 +315,18 @@ class Trainer:
             ssims.append(s["ssim"])
             example = example or (lr, sr, hr)
         return float(np.mean(psnrs)), float(np.mean(ssims)), example
+
+    def _float32_twin(self):
+        """A float32 copy of the generator as it is now: validation scores what inference will run
+        (float32), not the mixed-precision compute of the train step."""
+        from vsr.models.srgan import build_generator
+
+        twin = self.__dict__.get("_twin")
+        if twin is None:
+            cfg = self.cfg
+            twin = self._twin = build_generator(cfg.blocks, cfg.channels, cfg.scale, name="srgan_generator_float32")
+        twin.set_weights(self.generator.get_weights())
+        return twin
 
     def export_best(self, psnr, ssim):
         """Write the generator in the weights/ format with its manifest entry, into run/export/."""
@@ -444,6 +463,23 @@ class Trainer:
             self.best_psnr = psnr
             self.export_best(psnr, ssim)
         return record
+
+
+def training_policy(precision):
+    """The Keras dtype policy that ``Trainer(precision=...)`` trains in (None: float32).
+
+    ``"auto"``: float16 compute (with loss scaling) on a GPU, float32 on the CPU; otherwise one of
+    ``vsr.models.registry.PRECISIONS``: ``"bf16"`` is bfloat16 compute with float32 weights, fast on
+    CPUs with AMX (Intel Xeon since Sapphire Rapids: a generator step 0.33 s against 0.63 s in
+    float32) and slower than float32 on those with AVX512-BF16 alone (1.56 s against 0.93 s).
+    """
+    from vsr.models.registry import dtype_policy
+
+    if precision == "auto":
+        import tensorflow as tf
+
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else None
+    return dtype_policy(precision)
 
 
 def _save_optimizer(opt, path):
