@@ -254,6 +254,21 @@ def test_detail_ratio_is_one_for_the_truth_below_for_blur_above_for_noise():
         detail_ratio(hr, np.full_like(hr, 128))
 
 
+def test_detail_energy_is_zero_when_flat_and_grows_with_fine_detail():
+    from vsr.quality import detail_energy
+
+    assert detail_energy(np.full((40, 40, 3), 77, np.uint8)) == pytest.approx(0.0, abs=1e-9)
+    # a 1-pixel grey checkerboard of +-a: Y moves by a*(65.481+128.553+24.966)/255 = 0.859 a, and a
+    # Gaussian of sigma 1 keeps a fraction of it (the checkerboard's frequency response) that the
+    # energy must not exceed; a smooth ramp has almost none
+    a = 20.0
+    board = 128 + a * (np.indices((40, 40)).sum(0) % 2 * 2 - 1)
+    energy = detail_energy(np.repeat(board[..., None], 3, -1))
+    assert 0.6 * 0.859 * a < energy <= 0.859 * a
+    ramp = np.repeat(np.tile(np.linspace(0, 255, 40), (40, 1))[..., None], 3, -1)
+    assert detail_energy(ramp) < 0.05 * energy
+
+
 def test_tof_zero_for_identical_motion_and_motion_size_for_frozen_output():
     gt = moving_frames(3, 2)
     assert tof(gt, gt) == 0.0

@@ -47,6 +47,25 @@ def test_batches_depend_only_on_seed_and_step(photo_dirs):
     assert a[0].shape == (3, 8, 8, 3) and a[1].shape == (3, 32, 32, 3)
 
 
+def test_min_detail_redraws_flat_crops(tmp_path):
+    """Half flat, half textured: crops drawn with min_detail come from the texture; without it, many
+    are flat; batches stay a function of (seed, step)."""
+    from vsr.quality import detail_energy
+    from vsr.train.data import PairedImages
+
+    img = np.full((64, 256, 3), 120, np.uint8)
+    img[:, 128:] = np.random.default_rng(0).integers(60, 180, (64, 128, 3))
+    cv2.imwrite(str(tmp_path / "half.png"), img)
+    images = PairedImages([tmp_path], min_size=32)
+    plain = np.array([detail_energy(h * 255) for s in range(8) for h in images.batch(1, s, 8, 32)[1]])
+    picky = np.array([detail_energy(h * 255) for s in range(8) for h in images.batch(1, s, 8, 32, 5.0)[1]])
+    assert np.mean(plain < 5.0) > 0.3
+    assert np.all(picky >= 5.0)
+    np.testing.assert_array_equal(images.batch(1, 3, 8, 32, 5.0)[0], images.batch(1, 3, 8, 32, 5.0)[0])
+    lr, hr = images.batch(1, 3, 8, 32, 5.0)
+    assert lr.shape == (8, 8, 8, 3) and hr.shape == (8, 32, 32, 3)
+
+
 def test_lr_crop_is_the_bi_degradation_of_the_hr_crop_region(photo_dirs):
     from vsr.quality import degrade_bi
     from vsr.train.data import PairedImages

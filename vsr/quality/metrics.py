@@ -139,14 +139,23 @@ def detail_ratio(sr, hr, crop_border=0, sigma=1.0):
     much detail there is, not whether it is right: read it next to PSNR.
     """
     a, b = _pair(*_y_pair(sr, hr), crop_border)
-
-    def high_pass(y):
-        return y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-
-    energy = np.sqrt(np.mean(np.square(high_pass(b))))
+    energy = _high_pass_rms(b, sigma)
     if energy == 0:
         raise ValueError("the ground truth has no detail to compare with (a flat image)")
-    return float(np.sqrt(np.mean(np.square(high_pass(a)))) / energy)
+    return _high_pass_rms(a, sigma) / energy
+
+
+def detail_energy(img, sigma=1.0):
+    """Fine detail of one image: the RMS of its Y channel's high-pass part (Y minus its Gaussian
+    blur of ``sigma`` pixels), in Y units of 0-255. ``img``: RGB (H, W, 3), uint8 or float in
+    [0, 255]. A flat image scores 0; 96x96 crops of Set5 score 4.0-7.3 (quartiles), of Set14
+    5.0-11.4, of Vid4 7.5-12.3."""
+    return _high_pass_rms(rgb_to_y(np.asarray(img, np.float64)), sigma)
+
+
+def _high_pass_rms(y, sigma):
+    y = np.asarray(y, np.float64)
+    return float(np.sqrt(np.mean(np.square(y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)))))
 
 
 def score(sr, hr, channel="y", crop_border=4):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from vsr.errors import DataError
-from vsr.quality import crop_to_multiple, degrade
+from vsr.quality import crop_to_multiple, degrade, detail_energy
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -78,31 +78,51 @@ class PairedImages:
     def __len__(self):
         return len(self.hr)
 
-    def batch(self, seed, step, batch_size, hr_crop):
+    def batch(self, seed, step, batch_size, hr_crop, min_detail=0.0, tries=8):
         """The batch for ``step``: (lr, hr) float32 in [0, 1], (B, c, c, 3) and (B, sc, sc, 3).
 
-        Random image (area-weighted), aligned crop, random flips and 90-degree rotation.
+        Random image (area-weighted), aligned crop, random flips and 90-degree rotation. With
+        ``min_detail`` > 0 a crop whose HR detail (``vsr.quality.detail_energy``, Y high-pass RMS in
+        0-255 units) is below it is drawn again, up to ``tries`` draws in all, keeping the most
+        detailed; 0 draws exactly the crops of the first recipes.
         """
         s = self.scale
         c = hr_crop // s
         rng = np.random.default_rng([seed, step])
-        picks = rng.choice(len(self.hr), size=batch_size, p=self.weights)
         lr_out = np.empty((batch_size, c, c, 3), np.uint8)
         hr_out = np.empty((batch_size, c * s, c * s, 3), np.uint8)
-        for i, k in enumerate(picks):
-            lr_img, hr_img = self.lr[k], self.hr[k]
-            y = rng.integers(0, lr_img.shape[0] - c + 1)
-            x = rng.integers(0, lr_img.shape[1] - c + 1)
-            lr = lr_img[y:y + c, x:x + c]
-            hr = hr_img[y * s:(y + c) * s, x * s:(x + c) * s]
-            flip, rot = rng.integers(0, 2), rng.integers(0, 4)
-            if flip:
-                lr, hr = lr[:, ::-1], hr[:, ::-1]
-            lr_out[i], hr_out[i] = np.rot90(lr, rot), np.rot90(hr, rot)
+        if not min_detail:
+            for i, k in enumerate(rng.choice(len(self.hr), size=batch_size, p=self.weights)):
+                lr_out[i], hr_out[i] = self._crop(rng, k, c)
+        else:
+            for i in range(batch_size):
+                best = None
+                for _ in range(tries):
+                    lr, hr = self._crop(rng, rng.choice(len(self.hr), p=self.weights), c)
+                    energy = detail_energy(hr)
+                    if best is None or energy > best[0]:
+                        best = energy, lr, hr
+                    if energy >= min_detail:
+                        break
+                lr_out[i], hr_out[i] = best[1:]
         return lr_out.astype(np.float32) / 255.0, hr_out.astype(np.float32) / 255.0
 
+    def _crop(self, rng, k, c):
+        """An aligned (LR c x c, HR sc x sc) crop of image ``k`` at a random place, randomly flipped
+        and rotated."""
+        s = self.scale
+        lr_img, hr_img = self.lr[k], self.hr[k]
+        y = rng.integers(0, lr_img.shape[0] - c + 1)
+        x = rng.integers(0, lr_img.shape[1] - c + 1)
+        lr = lr_img[y:y + c, x:x + c]
+        hr = hr_img[y * s:(y + c) * s, x * s:(x + c) * s]
+        flip, rot = rng.integers(0, 2), rng.integers(0, 4)
+        if flip:
+            lr, hr = lr[:, ::-1], hr[:, ::-1]
+        return np.rot90(lr, rot), np.rot90(hr, rot)
 
-def make_dataset(images, seed, start_step, steps, batch_size, hr_crop):
+
+def make_dataset(images, seed, start_step, steps, batch_size, hr_crop, min_detail=0.0):
     """A tf.data pipeline of ``steps`` batches from ``start_step`` on, prepared in parallel and
     prefetched so the model never waits for input."""
     import tensorflow as tf
@@ -110,7 +130,7 @@ def make_dataset(images, seed, start_step, steps, batch_size, hr_crop):
     c = hr_crop // images.scale
 
     def draw(step):
-        return images.batch(seed, int(step), batch_size, hr_crop)
+        return images.batch(seed, int(step), batch_size, hr_crop, min_detail)
 
     def draw_tf(step):
         lr, hr = tf.numpy_function(draw, [step], (tf.float32, tf.float32), stateful=False)

@@ -212,7 +212,7 @@ class Trainer:
         step = tf.function(lambda lr, hr: {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in
                                            self.strategy.run(self._replica_d_step, args=(lr, hr)).items()})
         ds = self.strategy.experimental_distribute_dataset(
-            make_dataset(images, cfg.seed + 1, 0, n, cfg.batch, cfg.hr_crop))
+            make_dataset(images, cfg.seed + 1, 0, n, cfg.batch, cfg.hr_crop, cfg.min_detail))
         iterations = int(self.d_opt.iterations)
         values, t0 = {}, time.time()
         for i, (lr, hr) in enumerate(ds, 1):
@@ -379,7 +379,7 @@ class Trainer:
         val = ValidationSet(cfg.val_dir, cfg.scale, cfg.degradation, cfg.val_max_side) if cfg.val_dir else None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        ds = make_dataset(images, cfg.seed, self.step, remaining, cfg.batch, cfg.hr_crop)
+        ds = make_dataset(images, cfg.seed, self.step, remaining, cfg.batch, cfg.hr_crop, cfg.min_detail)
         ds = self.strategy.experimental_distribute_dataset(ds)
         steps = {False: self._step_fn(False), True: self._step_fn(True)}
         writer = _summary_writer(self.run_dir / "tb", quiet=not self.progress)
