@@ -1,6 +1,6 @@
 """Does a loss prefer invented texture to a smooth output? (issue #12, the Per-Pix phase)
 
-    python training/texture_preference.py [--generator weights/mse.weights.h5] [--crops 32]
+    python training/texture_preference.py [--generator weights/mse.weights.h5] [--crops 32] [--min-detail 3]
 
 A x4 generator cannot know the phase of fine texture, so a loss that rewards texture must prefer
 *plausible but misaligned* texture to none. This adds the ground truth's high-pass part (the image
@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--data", default=str(REPO / "data" / "photos"))
     ap.add_argument("--crops", type=int, default=32)
     ap.add_argument("--weights", default="1,3,5,10", help="content weights w for the Per-Pix sum")
+    ap.add_argument("--min-detail", type=float, default=0.0,
+                    help="draw crops as a recipe with this min_detail does (0: every crop as drawn)")
     args = ap.parse_args()
 
     import cv2
@@ -36,7 +38,7 @@ def main():
     from vsr.train.data import PairedImages
     from vsr.train.features import FEATURE_NETWORKS, build_effnet_lite0, default_effnet_weights
 
-    lr, hr = PairedImages([args.data]).batch(11, 0, args.crops, 96)
+    lr, hr = PairedImages([args.data]).batch(11, 0, args.crops, 96, args.min_detail)
     generator = build_generator()
     generator.load_weights(args.generator)
     sr = np.clip(generator(lr, training=False).numpy(), 0, 1)
@@ -58,7 +60,7 @@ def main():
 
     base = losses(sr)
     added = {k: losses(sr + t) for k, t in variants.items()}
-    print(f"{len(sr)} crops of {args.data}, generator {args.generator}")
+    print(f"{len(sr)} crops of {args.data} (min_detail {args.min_detail:g}), generator {args.generator}")
     print(f"| loss | L(sr) | {' | '.join(variants)} |\n| --- | ---: |{' ---: |' * len(variants)}")
     for i, name in enumerate(names + ["pixel MSE"]):
         print(f"| {name} | {base[i]:.4g} | " + " | ".join(f"{1 - added[k][i] / base[i]:+.3f}" for k in variants) + " |")
