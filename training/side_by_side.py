@@ -29,6 +29,9 @@ from vsr.models.registry import load_labelled  # noqa: E402
 from vsr.quality import crop_to_multiple, degrade_bi, detail_ratio, psnr_y  # noqa: E402
 
 DEFAULT_CROPS = [
+    # smooth skin: where a generator's periodic artifacts (a 2-4 px grid from the pixel shuffles)
+    # show first (runs/perpix13, 2026-12-06)
+    "set5/woman:60,20,120",
     "set14/baboon:40,300,120",
     "set14/comic:150,40,120",
     "vid4/calendar/00000010:300,360,120",
