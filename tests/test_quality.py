@@ -269,6 +269,23 @@ def test_detail_energy_is_zero_when_flat_and_grows_with_fine_detail():
     assert detail_energy(ramp) < 0.05 * energy
 
 
+def test_periodicity_is_low_for_noise_and_one_for_a_repeated_4px_pattern():
+    from vsr.quality import periodicity
+
+    rng = np.random.default_rng(5)
+    noise = rng.normal(128, 20, (128, 128, 1)).repeat(3, -1)
+    # phase means of 64 independent samples: sigma / 8, i.e. about period / window
+    assert 0.09 < periodicity(noise) < 0.14
+    tile = rng.normal(0, 20, (4, 4, 1))
+    grid = 128 + np.tile(tile, (32, 32, 3))
+    assert periodicity(grid) == pytest.approx(1.0, abs=0.02)
+    assert periodicity(noise) < periodicity(noise + 0.5 * (grid - 128)) < periodicity(grid)
+    with pytest.raises(ValueError, match="flat"):
+        periodicity(np.full((64, 64, 3), 90, np.uint8))
+    with pytest.raises(ValueError, match="at least"):
+        periodicity(noise[:20])
+
+
 def test_tof_zero_for_identical_motion_and_motion_size_for_frozen_output():
     gt = moving_frames(3, 2)
     assert tof(gt, gt) == 0.0

@@ -9,7 +9,8 @@ ground-truth image degraded with the bench's MATLAB-exact BI x4, each model supe
 LR image (as `vsr bench` does), and the label gives that image's PSNR (Y, crop 4 on Set5/Set14,
 crop 0 on Vid4: the bench protocol) so the crop is read next to the number, and the crop's detail
 ratio (`vsr.quality.detail_ratio`: high-pass energy of the output over the ground truth's; 1 = as
-much fine detail as the original), which is also printed as a table.
+much fine detail as the original), which is also printed as a table, with each crop's periodicity
+(`vsr.quality.periodicity`: how much of the fine detail is a 4-pixel grid; photos about 0.1).
 """
 
 import argparse
@@ -26,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from vsr.bench.datasets import read_image, shared_datasets_dir  # noqa: E402
 from vsr.models.registry import load_labelled  # noqa: E402
-from vsr.quality import crop_to_multiple, degrade_bi, detail_ratio, psnr_y  # noqa: E402
+from vsr.quality import crop_to_multiple, degrade_bi, detail_ratio, periodicity, psnr_y  # noqa: E402
 
 DEFAULT_CROPS = [
     # smooth skin: where a generator's periodic artifacts (a 2-4 px grid from the pixel shuffles)
@@ -72,7 +73,7 @@ def main():
     columns = len(upscalers) + 1
     fig, axes = plt.subplots(len(crops), columns, figsize=(2.6 * columns, 2.85 * len(crops)),
                              squeeze=False)
-    details, names = {}, []
+    details, grids, names = {}, {}, []
     for row, (dataset, path, (y, x, size)) in enumerate(crops):
         hr = crop_to_multiple(read_image(path)[0], 4)
         if y + size > hr.shape[0] or x + size > hr.shape[1]:
@@ -85,8 +86,10 @@ def main():
             value = psnr_y(sr, hr, crop_border=CROP_BORDER[dataset])
             detail = detail_ratio(sr[y:y + size, x:x + size], hr[y:y + size, x:x + size])
             details.setdefault(name, []).append(detail)
+            grids.setdefault(name, []).append(periodicity(sr[y:y + size, x:x + size]))
             panels.append((sr, f"{name}  {value:.2f} dB  d {detail:.2f}"))
         names.append(f"{dataset} {item}")
+        grids.setdefault("ground truth", []).append(periodicity(hr[y:y + size, x:x + size]))
         panels.append((hr, "ground truth"))
         for col, (img, label) in enumerate(panels):
             ax = axes[row][col]
@@ -102,11 +105,15 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
-    print("detail ratio of each crop (1 = as much fine detail as the ground truth):")
-    print("| crop | " + " | ".join(details) + " |")
-    print("| --- |" + " ---: |" * len(details))
-    for i, crop in enumerate(names):
-        print(f"| {crop} | " + " | ".join(f"{details[n][i]:.2f}" for n in details) + " |")
+    for title, table, digits in (
+            ("detail ratio of each crop (1 = as much fine detail as the ground truth):", details, 2),
+            ("periodicity of each crop (share of the fine detail that is a 4-pixel grid; photos ~0.1):",
+             grids, 3)):
+        print(title)
+        print("| crop | " + " | ".join(table) + " |")
+        print("| --- |" + " ---: |" * len(table))
+        for i, crop in enumerate(names):
+            print(f"| {crop} | " + " | ".join(f"{table[n][i]:.{digits}f}" for n in table) + " |")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Degradations (:mod:`.resize`): MATLAB-compatible bicubic ``imresize``, ``degrade
 ``score``, ``detail_ratio``. Temporal consistency (:mod:`.temporal`): tOF.
 """
 
-from .metrics import detail_energy, detail_ratio, psnr, psnr_y, rgb_to_y, score, ssim, ssim_y
+from .metrics import detail_energy, detail_ratio, periodicity, psnr, psnr_y, rgb_to_y, score, ssim, ssim_y
 from .resize import crop_to_multiple, degrade_bd, degrade_bi, imresize
 from .temporal import tof, tof_per_pair
 
@@ -23,6 +23,6 @@ def degrade(hr, scale=4, degradation="BI"):
 
 __all__ = [
     "imresize", "degrade", "degrade_bi", "degrade_bd", "crop_to_multiple", "DEGRADATIONS",
-    "rgb_to_y", "psnr", "ssim", "psnr_y", "ssim_y", "score", "detail_ratio", "detail_energy",
+    "rgb_to_y", "psnr", "ssim", "psnr_y", "ssim_y", "score", "detail_ratio", "detail_energy", "periodicity",
     "tof", "tof_per_pair",
 ]
