@@ -103,7 +103,12 @@ def test_preview_puts_each_models_own_crop_beside_the_source(indexed, source_fra
     }
     for i, want in expected.items():
         picture, bar = _panel(image, i, w, h)
-        assert np.array_equal(picture, want), f"panel {i}"
+        # The model's panel may come from the other CPU runtime: `--runtime auto` times TensorFlow
+        # against LiteRT per input size, the preview's window and the whole frame are timed apart,
+        # and under load either may win (seen once in CI beside a training run); the two round a
+        # few pixels one level apart. A wrong crop or model would be off by far more.
+        tolerance = 1 if i == 2 else 0
+        assert np.abs(picture.astype(int) - want.astype(int)).max() <= tolerance, f"panel {i}"
         assert bar.max() > 200 and (bar == bar[0, -1]).mean() > 0.5  # a label drawn on a plain bar
     assert_clean(tmp_path, {"preview.png", "tiny.weights.h5"})
 
