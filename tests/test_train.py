@@ -169,6 +169,25 @@ def test_training_precision_choices():
         training_policy("fp8")
 
 
+def test_d_shift_shows_the_discriminator_each_crop_moved_by_its_own_offset(photo_dirs, tmp_path):
+    cfg = tiny_config(photo_dirs, loss="perpix", feature_network="effnet-lite0", steps=2, d_shift=3,
+                      checkpoint_every=2, validate_every=2, val_dir=None)
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    x = np.random.default_rng(0).random((8, 32, 32, 3)).astype(np.float32)
+    shifted = np.asarray(trainer._shifted(x, 3))
+    padded = np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="reflect")
+    offsets = [[(dy, dx) for dy in range(7) for dx in range(7)
+                if np.array_equal(padded[i, dy:dy + 32, dx:dx + 32], shifted[i])] for i in range(8)]
+    assert all(len(o) == 1 for o in offsets), offsets  # each a window of the reflected crop
+    assert len({o[0] for o in offsets}) > 2  # and not one offset for the whole batch
+    np.testing.assert_array_equal(shifted, np.asarray(trainer._shifted(x, 3)))  # (seed, step) decide
+    trainer.run()
+    log = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert np.isfinite(log[-1]["adversarial"]) and np.isfinite(log[-1]["discriminator"])
+    with pytest.raises(DataError, match="d_shift"):
+        tiny_config(photo_dirs, d_shift=16)  # half the 32-pixel crop
+
+
 def test_relativistic_losses_score_real_against_the_batch_of_fakes():
     from vsr.train import losses
 

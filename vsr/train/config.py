@@ -48,6 +48,11 @@ class TrainConfig:
     # sees the adversarial term (a run that restores its own checkpoint skips them; they do not count
     # in `steps`).
     d_warmup_steps: int = 0
+    # The discriminator sees each real and fake crop shifted by its own random offset of up to
+    # `d_shift` pixels each way (reflect-padded), so that the period-2..16 pattern in the gradient
+    # of its strided convolutions falls on a different phase of the generator's 4-pixel lattice in
+    # every sample instead of always the same one (0: no shift).
+    d_shift: int = 0
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
     # "piecewise" (lr, or lr_values at lr_boundaries) or "cosine": linear warm-up from 0 to `lr`
@@ -114,6 +119,8 @@ class TrainConfig:
             raise DataError(f"pixel_loss must be mse or l1, got {cfg.pixel_loss!r}")
         if cfg.d_warmup_steps < 0:
             raise DataError(f"d_warmup_steps must be 0 or more, got {cfg.d_warmup_steps}")
+        if not 0 <= cfg.d_shift < cfg.hr_crop // 2:
+            raise DataError(f"d_shift must be 0 to {cfg.hr_crop // 2 - 1}, got {cfg.d_shift}")
         if cfg.min_detail < 0:
             raise DataError(f"min_detail must be 0 or more, got {cfg.min_detail}")
         if not 0.0 <= cfg.ema < 1.0:
@@ -141,4 +148,4 @@ class TrainConfig:
 
 LATER_KEYS = ("gan", "d_lr", "d_warmup_steps", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon",
               "pixel_loss", "ema", "bn_frozen",
-              "zero_init_residual", "min_detail")
+              "zero_init_residual", "min_detail", "d_shift")

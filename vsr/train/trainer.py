@@ -172,8 +172,25 @@ class Trainer:
         # tells a blurred batch from a sharp one (less high-frequency energy); measured on
         # runs/perpix6 at step 16,000: D gave each SR crop the logit of its HR crop (within 0.01),
         # D loss 1.387 = 2 ln 2 for 300 steps, no texture.
-        both = self.discriminator(tf.concat([hr, tf.cast(sr, "float32")], 0), training=True)
-        return tf.split(both, 2)
+        both = tf.concat([hr, tf.cast(sr, "float32")], 0)
+        if self.cfg.d_shift:
+            both = self._shifted(both, self.cfg.d_shift)
+        return tf.split(self.discriminator(both, training=True), 2)
+
+    def _shifted(self, x, shift):
+        """Each image of ``x`` moved by its own offset in [-shift, shift] pixels each way, borders
+        reflected; the offsets depend only on (seed, the optimiser's step), so a resumed run draws
+        the same ones."""
+        import tensorflow as tf
+
+        n, size = tf.shape(x)[0], x.shape[1]
+        seed = tf.stack([tf.constant(self.cfg.seed, tf.int64), tf.cast(self.d_opt.iterations, tf.int64)])
+        offsets = tf.random.stateless_uniform([n, 2], seed, 0, 2 * shift + 1, dtype=tf.int32)
+        padded = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode="REFLECT")
+        span = tf.range(size)[None, :]
+        rows = offsets[:, :1] + span
+        cols = offsets[:, 1:] + span
+        return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
     def _gan_losses(self, real, fake):
         """(the generator's adversarial loss, the discriminator's loss) of the recipe's GAN."""
