@@ -164,8 +164,7 @@ def periodicity(img, period=4, window=32, sigma=1.0):
     ``period / window`` = 0.125) averages out in the phase means; a pure period-``period``
     pattern scores 1. ``img``: RGB (H, W, 3), uint8 or float in [0, 255], at least one window
     each way. Raises ``ValueError`` for a flat image."""
-    y = rgb_to_y(np.asarray(img, np.float64))
-    h = y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    h = _high_pass(rgb_to_y(np.asarray(img, np.float64)), sigma)
     if window % period or min(h.shape) < window:
         raise ValueError(f"need a window ({window}) that is a multiple of the period ({period}) "
                          f"and an image of at least {window}x{window}, got {h.shape[1]}x{h.shape[0]}")
@@ -180,9 +179,14 @@ def periodicity(img, period=4, window=32, sigma=1.0):
     return float(np.sqrt(np.mean(np.square(phases))) / energy)
 
 
-def _high_pass_rms(y, sigma):
+def _high_pass(y, sigma):
+    """``y`` (float64) minus its Gaussian blur of ``sigma`` pixels (OpenCV, reflected borders)."""
     y = np.asarray(y, np.float64)
-    return float(np.sqrt(np.mean(np.square(y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)))))
+    return y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _high_pass_rms(y, sigma):
+    return float(np.sqrt(np.mean(np.square(_high_pass(y, sigma)))))
 
 
 def score(sr, hr, channel="y", crop_border=4):

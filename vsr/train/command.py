@@ -38,10 +38,9 @@ def train_command(config_path, data_dirs, val_dir, out_dir, steps, resume, init_
                                 steps=steps, feature_weights=feature_weights,
                                 init_weights=init_weights, start_step=start_step)
     out_dir = out_dir or f"runs/{cfg.name}"
-    if precision in ("bf16", "mixed"):
-        from vsr.runtime import warn_if_emulated
+    from vsr.runtime import warn_if_emulated
 
-        warn_if_emulated(precision)
+    warn_if_emulated(precision)
     summary = Trainer(cfg, out_dir, progress=not quiet, precision=precision).run(resume=resume)
     click.echo(f"{cfg.name}: step {summary['step']}, best validation PSNR (Y) "
                f"{summary['best_psnr']:.2f} dB; exported to {out_dir}/export/")

@@ -338,7 +338,7 @@ class Trainer:
         (float32), not the mixed-precision compute of the train step."""
         from vsr.models.srgan import build_generator
 
-        twin = self.__dict__.get("_twin")
+        twin = getattr(self, "_twin", None)
         if twin is None:
             cfg = self.cfg
             twin = self._twin = build_generator(cfg.blocks, cfg.channels, cfg.scale, name="srgan_generator_float32")
@@ -491,11 +491,10 @@ def training_policy(precision):
     float32) and slower than float32 on those with AVX512-BF16 alone (1.56 s against 0.93 s).
     """
     from vsr.models.registry import dtype_policy
+    from vsr.runtime import tf_sees_gpu
 
     if precision == "auto":
-        import tensorflow as tf
-
-        return "mixed_float16" if tf.config.list_physical_devices("GPU") else None
+        return "mixed_float16" if tf_sees_gpu() else None
     return dtype_policy(precision)
 
 
