@@ -473,6 +473,31 @@ def test_publish_weights_records_scores_measured_by_the_bench(photo_dirs, tmp_pa
     assert entry.scores["vid4"]["psnr_y"] == pytest.approx(np.mean(list(per_seq.values())), abs=2e-3)
 
 
+def test_publish_lineage_follows_each_run_back_to_the_checkpoint_it_started_from(photo_dirs, tmp_path):
+    """A bundled generator is often several runs deep (pixel phase, then Per-Pix arms): the manifest's
+    lineage lists each run's steps, hours, loss and loss weights, oldest first, read from the
+    checkpoints, and the recorded hours are their sum."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from publish_weights import lineage
+
+    first = Trainer(tiny_config(photo_dirs, steps=3), tmp_path / "a", progress=False)
+    first.run()
+    start = tmp_path / "a" / "checkpoints" / "step-0000003"
+    second = Trainer(tiny_config(photo_dirs, steps=6, loss="perpix", adversarial=1e-3, content=2.0,
+                                 init_weights=str(start)), tmp_path / "b", progress=False)
+    second.run()
+    legs = lineage(tmp_path / "b" / "checkpoints" / "step-0000006")
+    assert [leg["steps"] for leg in legs] == [[0, 3], [3, 6]]
+    assert [leg["loss"] for leg in legs] == ["mse", "perpix"]
+    assert legs[0]["from"] is None and legs[1]["from"] == str(start)
+    assert legs[1]["weights"] == {"content": 2.0, "adversarial": 1e-3}
+    assert legs[0]["hours"] == pytest.approx(first.wall_seconds / 3600, abs=1e-3)
+    assert legs[1]["hours"] == pytest.approx(second.wall_seconds / 3600, abs=1e-3)
+
+
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
 def test_signals_stop_a_real_training_process_with_a_checkpoint(photo_dirs, tmp_path, signum):
     """`vsr train` in its own process: SIGTERM (a scheduler's stop) or Ctrl-C ends it after the current

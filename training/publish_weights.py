@@ -13,6 +13,7 @@ Set5/Set14 in RGB without crop for comparison with the original Per-Pix figures)
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -46,6 +47,43 @@ def measure(path, sets, progress=True):
     return scores
 
 
+def lineage(folder: Path):
+    """The runs that made the checkpoint in ``folder``, oldest first: each run's steps, wall hours
+    loss and loss weights, read from its ``state.json`` and followed back through the ``init_weights`` it started
+    from while that folder is still on this machine (a generator is often several runs deep:
+    pixel phase, then Per-Pix arms). A run that started from a file or from a folder that is gone
+    ends the walk; its first leg then says where it started."""
+    legs = []
+    while folder is not None and (folder / "state.json").is_file():
+        state = json.loads((folder / "state.json").read_text())
+        recipe = json.loads(state["fingerprint"])
+        # a run from scratch starts at 0; one whose start its fingerprint leaves out, unknown (None)
+        first = recipe.get("start_step", None if recipe.get("init_weights") else 0)
+        legs.append({"steps": [first, state["step"]],
+                     "hours": round(state.get("wall_seconds", 0.0) / 3600, 3), "loss": recipe["loss"],
+                     "weights": {k: recipe[k] for k in ("content", "adversarial", "d_shift", "min_detail")
+                                 if recipe.get(k) is not None},
+                     "from": _repo_relative(recipe.get("init_weights"))})
+        source = recipe.get("init_weights")
+        folder = (REPO / source) if source else None
+    legs = legs[::-1]
+    # The fingerprint keeps start_step only where it shapes the result (a cosine schedule): a leg
+    # starts where the checkpoint it continued ended.
+    for before, leg in zip(legs, legs[1:]):
+        leg["steps"][0] = before["steps"][1]
+    return legs
+
+
+def _repo_relative(path):
+    """``path`` relative to the repository when it lies inside it (manifests name no home folders)."""
+    if not path:
+        return path
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(REPO))
+    except ValueError:
+        return path
+
+
 def checkpoint_entry(run: Path, step: int, entry):
     """(generator file, manifest entry) of ``run``'s checkpoint at ``step``: the export's entry with
     that checkpoint's step, wall time and the validation the run logged at it."""
@@ -57,7 +95,8 @@ def checkpoint_entry(run: Path, step: int, entry):
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     val = next((r for r in logged if r.get("step") == step and "val_psnr_y" in r), None)
     entry.steps = state["step"]
-    entry.cpu_hours = round(state["wall_seconds"] / 3600, 3)
+    entry.extra["lineage"] = lineage(folder)
+    entry.cpu_hours = round(sum(leg["hours"] for leg in entry.extra["lineage"]), 3)
     entry.scores = {"val": {"psnr_y": round(val["val_psnr_y"], 3), "ssim_y": round(val["val_ssim_y"], 4)}} if val else {}
     return src, entry
 
