@@ -135,6 +135,8 @@ def test_preview_default_crop_is_central(indexed, tmp_path):
 
 def test_preview_refusals_are_one_line_and_leave_nothing(indexed, tmp_path):
     runner = CliRunner()
+    empty = tmp_path / "no-weights"  # a vsr whose manifest lists no models (as before any was bundled)
+    empty.mkdir()
     cases = [
         (["--models", "bicubic,perpix"], 4, "model 'perpix' has no weights"),
         (["--models", "nosuch"], 4, "unknown model 'nosuch'"),
@@ -143,9 +145,11 @@ def test_preview_refusals_are_one_line_and_leave_nothing(indexed, tmp_path):
         (["--crop", "big", "--models", "bicubic"], 2, "--crop 'big'"),  # a bad option value: usage, 2
     ]
     for extra, code, message in cases:
-        result = runner.invoke(main, ["preview", str(indexed), str(tmp_path / "p.png"), *extra])
+        result = runner.invoke(main, ["preview", str(indexed), str(tmp_path / "p.png"), *extra],
+                               env={"VSR_WEIGHTS_DIR": str(empty)})
         assert result.exit_code == code, (extra, result.output)
         assert message in result.output and result.output.count("\n") == 1, result.output
+    empty.rmdir()
     assert_clean(tmp_path)
 
 
