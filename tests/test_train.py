@@ -188,6 +188,36 @@ def test_d_shift_shows_the_discriminator_each_crop_moved_by_its_own_offset(photo
         tiny_config(photo_dirs, d_shift=16)  # half the 32-pixel crop
 
 
+def test_lattice_mse_costs_the_4_pixel_grid_and_hardly_anything_else():
+    from vsr.train import losses
+
+    rng = np.random.default_rng(3)
+    hr = rng.random((2, 32, 32, 3)).astype(np.float32)
+    pattern = rng.normal(0, 0.02, (4, 4, 3)).astype(np.float32)
+    pattern -= pattern.mean(axis=(0, 1))
+    grid = np.tile(pattern, (8, 8, 1))[None]
+
+    def cost(err):
+        return float(losses.lattice_mse(hr + err, hr, 4))
+
+    assert cost(grid) == pytest.approx(float(np.mean(pattern ** 2)), rel=1e-4)  # all of a grid
+    assert cost(np.full_like(hr, 0.1)) == pytest.approx(0.0, abs=1e-10)  # a colour shift: nothing
+    ramp = 0.001 * np.arange(32, dtype=np.float32)[None, None, :, None]  # smooth: next to nothing
+    noise = rng.normal(0, 0.02, hr.shape).astype(np.float32)  # texture of a grid's energy: 1/64 of it
+    assert cost(ramp) < cost(grid) / 100 and cost(noise) < cost(grid) / 20
+
+
+def test_grid_weight_adds_the_lattice_term_to_the_generator_loss(photo_dirs, tmp_path):
+    cfg = tiny_config(photo_dirs, loss="perpix", steps=2, grid=100.0, checkpoint_every=2,
+                      validate_every=2, val_dir=None)
+    Trainer(cfg, tmp_path, progress=False).run()
+    last = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()][-1]
+    parts = last["pixel"] + last["content"] + 1e-3 * last["adversarial"]  # the perpix preset
+    assert last["grid"] > 0 and last["total"] == pytest.approx(parts + 100.0 * last["grid"], rel=1e-4)
+    with pytest.raises(DataError, match="grid"):
+        tiny_config(photo_dirs, grid=-1.0)
+
+
 def test_relativistic_losses_score_real_against_the_batch_of_fakes():
     from vsr.train import losses
 

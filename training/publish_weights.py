@@ -61,7 +61,7 @@ def lineage(folder: Path):
         first = recipe.get("start_step", None if recipe.get("init_weights") else 0)
         legs.append({"steps": [first, state["step"]],
                      "hours": round(state.get("wall_seconds", 0.0) / 3600, 3), "loss": recipe["loss"],
-                     "weights": {k: recipe[k] for k in ("content", "adversarial", "d_shift", "min_detail")
+                     "weights": {k: recipe[k] for k in ("content", "adversarial", "d_shift", "min_detail", "grid")
                                  if recipe.get(k) is not None},
                      "from": _repo_relative(recipe.get("init_weights"))})
         source = recipe.get("init_weights")

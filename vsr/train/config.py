@@ -53,6 +53,10 @@ class TrainConfig:
     # of its strided convolutions falls on a different phase of the generator's 4-pixel lattice in
     # every sample instead of always the same one (0: no shift).
     d_shift: int = 0
+    # Weight of the lattice term (losses.lattice_mse): the error's pattern that repeats every
+    # `scale` pixels, which the generator's pixel shuffles make cheap and a discriminator asks for
+    # (0: off). It is the pixel MSE of 16 of the crop's dimensions, so weights of 100 or more.
+    grid: float = 0.0
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
     # "piecewise" (lr, or lr_values at lr_boundaries) or "cosine": linear warm-up from 0 to `lr`
@@ -121,6 +125,8 @@ class TrainConfig:
             raise DataError(f"d_warmup_steps must be 0 or more, got {cfg.d_warmup_steps}")
         if not 0 <= cfg.d_shift < cfg.hr_crop // 2:
             raise DataError(f"d_shift must be 0 to {cfg.hr_crop // 2 - 1}, got {cfg.d_shift}")
+        if cfg.grid < 0:
+            raise DataError(f"grid must be 0 or more, got {cfg.grid}")
         if cfg.min_detail < 0:
             raise DataError(f"min_detail must be 0 or more, got {cfg.min_detail}")
         if not 0.0 <= cfg.ema < 1.0:
@@ -148,4 +154,4 @@ class TrainConfig:
 
 LATER_KEYS = ("gan", "d_lr", "d_warmup_steps", "lr_schedule", "warmup_steps", "lr_min", "adam_epsilon",
               "pixel_loss", "ema", "bn_frozen",
-              "zero_init_residual", "min_detail", "d_shift")
+              "zero_init_residual", "min_detail", "d_shift", "grid")

@@ -59,6 +59,25 @@ def pixel_l1(sr, hr):
 PIXEL_LOSSES = {"mse": pixel_mse, "l1": pixel_l1}
 
 
+def lattice_mse(sr, hr, period):
+    """The error's grid on the generator's output lattice: the MSE of the per-phase means of
+    ``sr - hr`` (the mean over every ``period``-th pixel, for each of the ``period`` x ``period``
+    phases and each channel, less their mean over phases), per crop.
+
+    A x``period`` generator's pixel shuffles give each output phase its own channels, so a pattern
+    that repeats every ``period`` pixels is the cheapest detail it can add; a discriminator's
+    gradient pushed it there (training/RESULTS.md: periodicity 0.3-0.6 against photos' 0.11). This
+    term is the pixel MSE restricted to that 16-dimensional part of the error, so a large weight
+    forbids the grid and leaves every other texture to the other terms. A smooth error has nearly
+    equal phase means and costs nothing here. Crops must start on the lattice (they do: the LR crop
+    is whole pixels), with sides a multiple of ``period``."""
+    d = ops.cast(sr, "float32") - ops.cast(hr, "float32")
+    n, h, w, c = d.shape
+    phases = ops.mean(ops.reshape(d, (-1, h // period, period, w // period, period, c)), axis=(1, 3))
+    phases = phases - ops.mean(phases, axis=(1, 2), keepdims=True)
+    return ops.mean(ops.square(phases))
+
+
 def content_mse(features_sr, features_hr):
     return ops.mean(ops.square(ops.cast(features_sr, "float32") - ops.cast(features_hr, "float32")))
 

@@ -142,6 +142,9 @@ class Trainer:
             if w.content:
                 terms["content"] = losses.content_mse(self.features(sr), self.features(hr))
                 total += w.content * terms["content"]
+            if full_loss and self.cfg.grid:
+                terms["grid"] = losses.lattice_mse(sr, hr, self.cfg.scale)
+                total += self.cfg.grid * terms["grid"]
             if adversarial:
                 real, fake = self._discriminator(hr, sr)
                 terms["adversarial"], terms["discriminator"] = self._gan_losses(real, fake)
