@@ -205,6 +205,10 @@ def test_lattice_mse_costs_the_4_pixel_grid_and_hardly_anything_else():
     ramp = 0.001 * np.arange(32, dtype=np.float32)[None, None, :, None]  # smooth: next to nothing
     noise = rng.normal(0, 0.02, hr.shape).astype(np.float32)  # texture of a grid's energy: 1/64 of it
     assert cost(ramp) < cost(grid) / 100 and cost(noise) < cost(grid) / 20
+    # a grid whose sign flips from one 32x32 tile to the next costs as much as one that does not
+    hr = rng.random((1, 64, 64, 3)).astype(np.float32)
+    flipping = np.tile(pattern, (16, 16, 1))[None] * np.kron([[1, -1], [-1, 1]], np.ones((32, 32)))[None, :, :, None]
+    assert cost(flipping.astype(np.float32)) == pytest.approx(float(np.mean(pattern ** 2)), rel=1e-4)
 
 
 def test_grid_weight_adds_the_lattice_term_to_the_generator_loss(photo_dirs, tmp_path):
@@ -216,6 +220,8 @@ def test_grid_weight_adds_the_lattice_term_to_the_generator_loss(photo_dirs, tmp
     assert last["grid"] > 0 and last["total"] == pytest.approx(parts + 100.0 * last["grid"], rel=1e-4)
     with pytest.raises(DataError, match="grid"):
         tiny_config(photo_dirs, grid=-1.0)
+    with pytest.raises(DataError, match="multiple of 32"):
+        tiny_config(photo_dirs, grid=1.0, hr_crop=48)
 
 
 def test_relativistic_losses_score_real_against_the_batch_of_fakes():

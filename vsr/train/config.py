@@ -55,7 +55,7 @@ class TrainConfig:
     d_shift: int = 0
     # Weight of the lattice term (losses.lattice_mse): the error's pattern that repeats every
     # `scale` pixels, which the generator's pixel shuffles make cheap and a discriminator asks for
-    # (0: off). It is the pixel MSE of 16 of the crop's dimensions, so weights of 100 or more.
+    # (0: off). It is the pixel MSE of 16 dimensions per 32x32 tile and channel: weights of 100 or more.
     grid: float = 0.0
     lr_boundaries: list = field(default_factory=list)
     lr_values: list = field(default_factory=list)
@@ -127,6 +127,8 @@ class TrainConfig:
             raise DataError(f"d_shift must be 0 to {cfg.hr_crop // 2 - 1}, got {cfg.d_shift}")
         if cfg.grid < 0:
             raise DataError(f"grid must be 0 or more, got {cfg.grid}")
+        if cfg.grid and cfg.hr_crop % 32:
+            raise DataError(f"grid needs hr_crop a multiple of 32 (the lattice term's tiles), got {cfg.hr_crop}")
         if cfg.min_detail < 0:
             raise DataError(f"min_detail must be 0 or more, got {cfg.min_detail}")
         if not 0.0 <= cfg.ema < 1.0:

@@ -59,22 +59,29 @@ def pixel_l1(sr, hr):
 PIXEL_LOSSES = {"mse": pixel_mse, "l1": pixel_l1}
 
 
-def lattice_mse(sr, hr, period):
-    """The error's grid on the generator's output lattice: the MSE of the per-phase means of
-    ``sr - hr`` (the mean over every ``period``-th pixel, for each of the ``period`` x ``period``
-    phases and each channel, less their mean over phases), per crop.
+#: The side of the tiles lattice_mse takes phase means in (vsr.quality.periodicity's window).
+LATTICE_WINDOW = 32
+
+
+def lattice_mse(sr, hr, period, window=LATTICE_WINDOW):
+    """The error's grid on the generator's output lattice: in each ``window`` x ``window`` tile, the
+    mean of ``sr - hr`` at each of the ``period`` x ``period`` pixel phases and each channel, less
+    their mean over phases; the mean square of those.
 
     A x``period`` generator's pixel shuffles give each output phase its own channels, so a pattern
     that repeats every ``period`` pixels is the cheapest detail it can add; a discriminator's
     gradient pushed it there (training/RESULTS.md: periodicity 0.3-0.6 against photos' 0.11). This
-    term is the pixel MSE restricted to that 16-dimensional part of the error, so a large weight
-    forbids the grid and leaves every other texture to the other terms. A smooth error has nearly
-    equal phase means and costs nothing here. Crops must start on the lattice (they do: the LR crop
-    is whole pixels), with sides a multiple of ``period``."""
+    term is the pixel MSE restricted to that part of the error, so a large weight forbids the grid
+    and leaves other texture to the other terms: an aperiodic error leaks into it at
+    (period / window)^2 of its energy (1/64), a smooth one hardly at all. Tiles, not the whole crop,
+    so that a grid whose phase differs from place to place (along an edge) is seen too. Crops start
+    on the lattice (the LR crop is whole pixels) and their sides are multiples of ``window``."""
     d = ops.cast(sr, "float32") - ops.cast(hr, "float32")
-    n, h, w, c = d.shape
-    phases = ops.mean(ops.reshape(d, (-1, h // period, period, w // period, period, c)), axis=(1, 3))
-    phases = phases - ops.mean(phases, axis=(1, 2), keepdims=True)
+    _, h, w, c = d.shape
+    steps = window // period
+    tiles = ops.reshape(d, (-1, h // window, steps, period, w // window, steps, period, c))
+    phases = ops.mean(tiles, axis=(2, 5))  # (n, th, py, tw, px, c)
+    phases = phases - ops.mean(phases, axis=(2, 4), keepdims=True)
     return ops.mean(ops.square(phases))
 
 
