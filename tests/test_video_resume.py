@@ -571,3 +571,26 @@ def test_resuming_with_another_ffmpeg_release_is_refused_until_restart(clip, tmp
     finally:
         os.environ.pop("VSR_FFMPEG", None)  # the command sets it itself, not through monkeypatch
         ff.ffmpeg_exe.cache_clear()
+
+
+def test_opening_a_work_folder_that_another_run_removes_meanwhile_makes_it_afresh(tmp_path, monkeypatch):
+    """The other run of the same job finished and renamed the folder away between this run's two
+    looks at it (folder there, manifest read): a fresh folder is made, not 'exists and is not a vsr
+    work folder' (a clean-clone CI run of the two-processes test failed so, 2026-12-06)."""
+    from vsr.video import workdir
+
+    folder = tmp_path / "out.mp4.vsr-work"
+    first = workdir.WorkFolder.open(folder, {"source": "a"}, ".mp4")
+    real_read = workdir._read_json
+    removed = []
+
+    def read_after_the_other_run_removed_it(path):
+        if path.name == workdir.MANIFEST and not removed:
+            first.remove()
+            removed.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(workdir, "_read_json", read_after_the_other_run_removed_it)
+    again = workdir.WorkFolder.open(folder, {"source": "a"}, ".mp4")
+    assert removed and again.manifest["source"] == "a"
+    assert json.loads((folder / workdir.MANIFEST).read_text())["source"] == "a"

@@ -203,6 +203,8 @@ class WorkFolder:
         if not path.exists():
             return None
         manifest = _read_json(path / MANIFEST) if path.is_dir() else None
+        if manifest is None and not path.exists():
+            return None  # removed between the two looks: another run finished its job
         if manifest is None or manifest.get("format") != FORMAT:
             if path.is_dir() and (path / MANIFEST).exists():
                 raise OutputError(f"{path}: its {MANIFEST} is damaged or from another version; pass --restart")
@@ -214,13 +216,23 @@ class WorkFolder:
         """Create the folder, or reuse it if it holds the same job; raises :class:`OutputError` otherwise."""
         path = Path(path)
         manifest = {"format": FORMAT, **manifest}
-        try:
-            path.mkdir(exist_ok=True)
-            if not (path / MANIFEST).exists():
-                _write_json_atomic(path / MANIFEST, manifest, exclusive=True)
-        except OSError as e:
-            raise OutputError(f"{path}: cannot create the work folder ({e.strerror or e})") from e
-        old = cls.existing_manifest(path)
+        # Another run of the same job may finish and remove the folder (renaming it away) at any
+        # moment while this one opens it: then the folder is made afresh (a few tries).
+        for _ in range(3):
+            try:
+                path.mkdir(exist_ok=True)
+                if not (path / MANIFEST).exists():
+                    _write_json_atomic(path / MANIFEST, manifest, exclusive=True)
+            except FileNotFoundError:
+                continue  # removed between mkdir and the manifest's write
+            except OSError as e:
+                raise OutputError(f"{path}: cannot create the work folder ({e.strerror or e})") from e
+            old = cls.existing_manifest(path)
+            if old is not None:
+                break
+        else:
+            raise OutputError(f"{path}: another vsr run keeps removing this work folder; run again "
+                              "when it has finished")
         changes = describe_changes(old, manifest)
         if changes:
             hint = "pass --restart to discard them"
