@@ -48,7 +48,7 @@ def measure(path, sets, progress=True):
 
 
 def lineage(folder: Path):
-    """The runs that made the checkpoint in ``folder``, oldest first: each run's steps, wall hours
+    """The runs that made the checkpoint in ``folder``, oldest first: each run's steps, wall hours,
     loss and loss weights, read from its ``state.json`` and followed back through the ``init_weights`` it started
     from while that folder is still on this machine (a generator is often several runs deep:
     pixel phase, then Per-Pix arms). A run that started from a file or from a folder that is gone
@@ -57,14 +57,14 @@ def lineage(folder: Path):
     while folder is not None and (folder / "state.json").is_file():
         state = json.loads((folder / "state.json").read_text())
         recipe = json.loads(state["fingerprint"])
+        source = recipe.get("init_weights")
         # a run from scratch starts at 0; one whose start its fingerprint leaves out, unknown (None)
-        first = recipe.get("start_step", None if recipe.get("init_weights") else 0)
+        first = recipe.get("start_step", None if source else 0)
         legs.append({"steps": [first, state["step"]],
                      "hours": round(state.get("wall_seconds", 0.0) / 3600, 3), "loss": recipe["loss"],
                      "weights": {k: recipe[k] for k in ("content", "adversarial", "d_shift", "min_detail", "grid")
                                  if recipe.get(k) is not None},
-                     "from": _repo_relative(recipe.get("init_weights"))})
-        source = recipe.get("init_weights")
+                     "from": _repo_relative(source)})
         folder = (REPO / source) if source else None
     legs = legs[::-1]
     # The fingerprint keeps start_step only where it shapes the result (a cosine schedule): a leg
